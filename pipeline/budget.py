@@ -1,0 +1,60 @@
+"""A hard spending cap: every request reserves its worst case before it is sent, and settles when it returns.
+
+So no request is ever sent that could take spend past `budget_usd`, even with 256 requests in flight. When a
+reservation does not fit, the caller waits for in-flight requests to settle (they usually cost far less than
+their worst case, which frees room); only when nothing is in flight and it still does not fit is the budget
+exhausted, and the run stops, resumable with a raised budget.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from pipeline.errors import BudgetExhausted
+
+
+class Budget:
+    """Reserve-then-settle accounting against an optional limit.
+
+    :param limit_usd: the cap, or None for no cap (then only spend is tracked).
+    :param spent_usd: what earlier sessions of this run already spent (from the journal).
+    """
+
+    def __init__(self, limit_usd: float | None, spent_usd: float = 0.0) -> None:
+        self.limit = limit_usd
+        self.spent = spent_usd
+        self.reserved = 0.0
+        self._in_flight = 0
+        self._changed = anyio.Event()
+
+    @property
+    def left(self) -> float | None:
+        return None if self.limit is None else max(0.0, self.limit - self.spent)
+
+    async def reserve(self, worst_case_usd: float) -> float:
+        """Wait until `worst_case_usd` fits under the cap and hold it; returns the amount held.
+
+        Raises `BudgetExhausted` when it cannot fit even with nothing else in flight.
+        """
+        if self.limit is None:
+            self._in_flight += 1
+            return 0.0
+        while self.spent + self.reserved + worst_case_usd > self.limit:
+            if self._in_flight == 0:
+                raise BudgetExhausted(
+                    f"budget_usd = {self.limit:.4f} would be passed by the next request (worst case "
+                    f"${worst_case_usd:.4f}, ${self.spent:.4f} spent); raise [limits] budget_usd and run the job "
+                    "again to resume"
+                )
+            self._changed = anyio.Event() if self._changed.is_set() else self._changed
+            await self._changed.wait()
+        self.reserved += worst_case_usd
+        self._in_flight += 1
+        return worst_case_usd
+
+    def settle(self, held_usd: float, actual_usd: float | None) -> None:
+        """Release a reservation and book what the request actually cost (None: nothing billed)."""
+        self.reserved = max(0.0, self.reserved - held_usd)
+        self.spent += actual_usd or 0.0
+        self._in_flight -= 1
+        self._changed.set()

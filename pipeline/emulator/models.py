@@ -1,0 +1,126 @@
+"""The model table: ids, token limits, thinking levels and image support, as the reference lists them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+EXTRA_ASPECT_RATIOS = ("1:4", "4:1", "1:8", "8:1")  # 3.1 Flash Image only
+
+# Google's published output sizes of the Gemini 3 image models at 1K; 2K and 4K are x2 and x4.
+_SIZES_1K: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the emulator knows of one model id."""
+
+    id: str
+    display_name: str
+    input_limit: int
+    output_limit: int
+    thinking_levels: tuple[str, ...]
+    default_level: str
+    can_disable_thinking: bool = False
+    image_out: bool = False
+    max_input_images: int | None = None
+    image_sizes: tuple[str, ...] = ()
+    image_tokens: tuple[tuple[str, int], ...] = ()
+    aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
+    openai_alias_of: str | None = None  # set on aggregator aliases: the model that answers
+
+    def image_token_count(self, size: str) -> int:
+        return dict(self.image_tokens).get(size, 1120)
+
+
+_PRO_IMAGE = {
+    "input_limit": 65_536,
+    "output_limit": 32_768,
+    "thinking_levels": ("LOW", "HIGH"),
+    "default_level": "HIGH",
+    "image_out": True,
+    "max_input_images": 14,
+    "image_sizes": ("1K", "2K", "4K"),
+    "image_tokens": (("1K", 1120), ("2K", 1120), ("4K", 2000)),
+}
+_FLASH_IMAGE = {
+    "input_limit": 131_072,
+    "output_limit": 32_768,
+    "thinking_levels": ("MINIMAL", "HIGH"),
+    "default_level": "MINIMAL",
+    "image_out": True,
+    "max_input_images": 14,
+    "image_sizes": ("512", "1K", "2K", "4K"),
+    "image_tokens": (("512", 747), ("1K", 1120), ("2K", 1680), ("4K", 2520)),
+    "aspect_ratios": ASPECT_RATIOS + EXTRA_ASPECT_RATIOS,
+}
+_ALL_LEVELS = {"thinking_levels": THINKING_LEVELS, "input_limit": 1_048_576, "output_limit": 65_536}
+
+MODELS: dict[str, ModelInfo] = {
+    m.id: m
+    for m in (
+        ModelInfo(
+            "gemini-3.1-pro-preview",
+            "Gemini 3.1 Pro Preview",
+            1_048_576,
+            65_536,
+            ("LOW", "MEDIUM", "HIGH"),
+            "HIGH",
+        ),
+        ModelInfo("gemini-3-flash-preview", "Gemini 3 Flash Preview", default_level="HIGH", **_ALL_LEVELS),  # type: ignore[arg-type]
+        ModelInfo(
+            "gemini-3.1-flash-lite-preview",
+            "Gemini 3.1 Flash-Lite Preview",
+            default_level="MINIMAL",
+            **_ALL_LEVELS,  # type: ignore[arg-type]
+        ),
+        ModelInfo("gemini-3-pro-image-preview", "Nano Banana Pro (preview)", **_PRO_IMAGE),  # type: ignore[arg-type]
+        ModelInfo("gemini-3-pro-image", "Nano Banana Pro", **_PRO_IMAGE),  # type: ignore[arg-type]
+        ModelInfo("gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)", **_FLASH_IMAGE),  # type: ignore[arg-type]
+        ModelInfo("gemini-3.1-flash-image", "Nano Banana 2", **_FLASH_IMAGE),  # type: ignore[arg-type]
+    )
+}
+
+# Aggregator-only aliases (served on /v1/ only).
+OPENAI_ALIASES: dict[str, ModelInfo] = {
+    "gemini-3.1-pro-preview-thinking": ModelInfo(
+        "gemini-3.1-pro-preview-thinking",
+        "Gemini 3.1 Pro Preview (thinking high)",
+        1_048_576,
+        65_536,
+        ("HIGH",),
+        "HIGH",
+        openai_alias_of="gemini-3.1-pro-preview",
+    )
+}
+
+
+def lookup(name: str) -> ModelInfo | None:
+    """The model for a path or body name (`gemini-x`, `models/gemini-x`), or None."""
+    if name.startswith("models/"):
+        name = name[7:]
+    return MODELS.get(name)
+
+
+def image_dimensions(aspect_ratio: str, size: str) -> tuple[int, int]:
+    """Width and height of a generated image: Google's table at 1K, scaled for the other classes."""
+    scale = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}[size]
+    base = _SIZES_1K.get(aspect_ratio)
+    if base is None:  # the 3.1 Flash Image extremes: about one megapixel at 1K, multiples of 16
+        w, h = (int(x) for x in aspect_ratio.split(":"))
+        side = math.sqrt(1024 * 1024 / (w * h))
+        base = (round(w * side / 16) * 16, round(h * side / 16) * 16)
+    return int(base[0] * scale), int(base[1] * scale)

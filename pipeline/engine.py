@@ -1,0 +1,435 @@
+"""One run of a job: source -> bounded stream -> workers -> journal, then the Parquet results and summary.
+
+The journal is the source of truth. A row counts as done only once its outcome is committed there, so a run
+killed at any moment resumes by skipping the ids the journal holds, and a reply the provider returned (and
+billed) is never asked for again. The Parquet dataset and summary.json are rebuilt from the journal at the end of
+every session, interrupted or not.
+
+Stopping: the first SIGINT/SIGTERM (or a spent budget, or the daily request limit) stops admitting rows and lets
+the requests in flight finish for `grace_s`; a second signal cancels them at once. Either way what was journaled
+is kept, the results are written, and the run is resumable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from pipeline.budget import Budget
+from pipeline.catalog import model_info
+from pipeline.errors import (
+    BudgetExhausted,
+    CredentialsError,
+    DailyLimitReached,
+    Interrupted,
+    OutputError,
+    RunStopped,
+    SpecError,
+)
+from pipeline.journal import Journal
+from pipeline.limits import Limits
+from pipeline.pricing import Price, price_for
+from pipeline.progress import RunStats
+from pipeline.prompt import build_prompt
+from pipeline.providers import make_provider
+from pipeline.providers.auth import Credentials, resolve_credentials
+from pipeline.records import InvalidRow, Outcome, Prompt, Row
+from pipeline.retry import RetryPolicy
+from pipeline.sink import write_results
+from pipeline.source import count_rows, iter_rows
+from pipeline.spec import JobSpec, PricingSpec
+from pipeline.summary import build_summary, write_summary
+from pipeline.transport import AiohttpTransport, Transport
+from pipeline.worker import RowRunner
+
+READ_BATCH = 512
+DEFAULT_OUTPUT_LIMIT = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run a job, beyond what its spec says (mostly from the command line)."""
+
+    out_dir: Path
+    retry_failed: bool = False
+    limit: int | None = None
+    allow_spec_change: bool = False
+    base_url: str | None = None  # --emulator: where the embedded emulator listens
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    durable_journal: bool = (
+        True  # benchmark-only switch: False keeps the journal in memory
+    )
+    grace_s: float = 30.0
+    handle_signals: bool = True
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How a session ended: `stopped` is None when every row was attempted."""
+
+    out_dir: Path
+    summary: dict[str, object]
+    stats: RunStats
+    stopped: RunStopped | None = None
+
+
+def output_dir(spec: JobSpec, out: Path | None) -> Path:
+    """--out wins, then the spec's [output] dir, then ./out/<name>."""
+    if out is not None:
+        return out
+    if spec.output.dir is not None:
+        return spec.output.dir
+    return Path.cwd() / "out" / spec.name
+
+
+def pricing_override(pricing: PricingSpec) -> Price | None:
+    """The spec's [pricing] as a partial `Price` (missing fields fall back to the built-in table)."""
+    if (
+        pricing.input_per_million is None
+        and pricing.output_per_million is None
+        and pricing.per_image is None
+    ):
+        return None
+    return Price(
+        input=pricing.input_per_million
+        if pricing.input_per_million is not None
+        else 0.0,
+        output=pricing.output_per_million
+        if pricing.output_per_million is not None
+        else 0.0,
+        cached_input=pricing.cached_input_per_million,
+        input_long=pricing.input_above_200k_per_million,
+        output_long=pricing.output_above_200k_per_million,
+        image_output=pricing.image_output_per_million,
+        per_image=pricing.per_image,
+    )
+
+
+def _batches(rows: Iterator[Row | InvalidRow], size: int) -> list[Row | InvalidRow]:
+    return list(islice(rows, size))
+
+
+class _Run:
+    """The mutable state of one session; `run_job` is its only user."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        options: RunOptions,
+        journal: Journal,
+        runner: RowRunner,
+        credentials: Credentials,
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.journal = journal
+        self.runner = runner
+        self.stats = runner.stats
+        self.stop: RunStopped | None = None
+        self.fatal: BaseException | None = None
+        self.work_scope: anyio.CancelScope | None = None
+        self.skip = journal.final_ids(retry_failed=options.retry_failed)
+        self.fingerprint = spec.fingerprint()
+        self.credentials = credentials
+
+    def request_stop(self, reason: RunStopped) -> None:
+        if self.stop is None:
+            self.stop = reason
+            self.stats.stopping = type(reason).__name__
+
+    async def produce(self, send: MemoryObjectSendStream[Row | InvalidRow]) -> None:
+        rows = iter_rows(self.spec)
+        taken = 0
+        async with send:
+            while self.stop is None:
+                batch = await anyio.to_thread.run_sync(_batches, rows, READ_BATCH)
+                if not batch:
+                    return
+                for item in batch:
+                    if self.options.limit is not None and taken >= self.options.limit:
+                        return
+                    taken += 1
+                    if item.id in self.skip:
+                        self.stats.skipped += 1
+                        continue
+                    try:
+                        await send.send(item)
+                    except anyio.BrokenResourceError:
+                        return  # every worker has stopped
+
+    async def work(self, receive: MemoryObjectReceiveStream[Row | InvalidRow]) -> None:
+        async with receive:
+            async for item in receive:
+                if self.stop is not None:
+                    return
+                try:
+                    outcome = await self._outcome(item)
+                except (BudgetExhausted, DailyLimitReached) as exc:
+                    self.request_stop(exc)
+                    return
+                except CredentialsError as exc:
+                    self.fatal = exc
+                    self.request_stop(
+                        Interrupted("stopped: the provider refused the credentials")
+                    )
+                    if self.work_scope is not None:
+                        self.work_scope.cancel()
+                    return
+                await self.journal.record(outcome)
+                self.stats.row_done(outcome)
+
+    async def _outcome(self, item: Row | InvalidRow) -> Outcome:
+        if isinstance(item, InvalidRow):
+            now = datetime.now(UTC)
+            kept = {
+                name: item.fields.get(name) for name in self.spec.output.keep_fields
+            }
+            return Outcome(
+                id=item.id,
+                status="invalid",
+                error_code="INVALID_ROW",
+                error_message=f"line {item.line}: {item.reason}",
+                started_at=now,
+                finished_at=now,
+                line=item.line,
+                kept=kept,
+            )
+        return await self.runner.run(item)
+
+    async def watch_signals(self, task_group: TaskGroup) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if not isinstance(self.stop, Interrupted):
+                    name = signal.Signals(signum).name
+                    self.request_stop(
+                        Interrupted(f"{name}: stopped admitting rows; resumable")
+                    )
+                    task_group.start_soon(self._cancel_work_after, self.options.grace_s)
+                elif self.work_scope is not None:
+                    self.work_scope.cancel()  # a second signal: do not wait for the requests in flight
+
+    async def _cancel_work_after(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        if self.work_scope is not None:
+            self.work_scope.cancel()
+
+    async def checkpoint(self) -> None:
+        """Mirror limiter state into the stats and persist the daily request count, twice a second."""
+        limits = self.runner.limits
+        last_saved = 0.0
+        while True:
+            await self.credentials.refresh_if_needed()  # gcloud tokens live an hour
+            state = limits.rate.state()
+            self.stats.pacing_per_s = state.requests_per_s
+            self.stats.paused_for_s = state.paused_for_s
+            now = time.monotonic()
+            if now - last_saved > 5.0:
+                self._save_daily()
+                last_saved = now
+            await anyio.sleep(0.5)
+
+    def _save_daily(self) -> None:
+        today = datetime.now(UTC).date().isoformat()
+        self.journal.save_meta(
+            "requests_today", {"day": today, "count": self.runner.limits.daily.sent}
+        )
+
+
+def _sent_today(journal: Journal) -> int:
+    saved = journal.load_meta("requests_today")
+    if (
+        isinstance(saved, dict)
+        and saved.get("day") == datetime.now(UTC).date().isoformat()
+    ):
+        count = saved.get("count")
+        return int(count) if isinstance(count, int) else 0
+    return 0
+
+
+def _environ_for(options: RunOptions) -> Mapping[str, str]:
+    """Against the embedded emulator no real key is needed: fill every key variable that is not set."""
+    if options.base_url is None:
+        return options.environ
+    filler = {
+        name: "emulator-key"
+        for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "VERTEX_ACCESS_TOKEN")
+        if not options.environ.get(name)
+    }
+    return {**options.environ, **filler}
+
+
+def _provider_spec(spec: JobSpec, options: RunOptions) -> JobSpec:
+    if options.base_url is None:
+        return spec
+    base = options.base_url.rstrip("/")
+    url = base + "/v1" if spec.provider.kind == "openai" else base
+    return replace(spec, provider=replace(spec.provider, base_url=url))
+
+
+async def run_job(
+    spec: JobSpec,
+    options: RunOptions,
+    *,
+    transport: Transport | None = None,
+    stats: RunStats | None = None,
+) -> RunResult:
+    """Run (or resume) `spec` into `options.out_dir`.
+
+    Raises `SpecError`, `CredentialsError` or `OutputError` before anything is sent when the job cannot start;
+    `CredentialsError` also when the provider refuses the key mid-run (after journaling what was done).
+    """
+    stats = stats or RunStats()
+    wall_start = time.monotonic()
+    # The run's identity is the spec as written: an emulator on another port is the same job.
+    fingerprint, description = spec.fingerprint(), spec.describe()
+    spec = _provider_spec(spec, options)
+    environ = _environ_for(options)
+    credentials = resolve_credentials(spec.provider, environ)
+    provider = make_provider(spec.provider, credentials)
+    price = price_for(spec.provider.model, pricing_override(spec.pricing))
+    if spec.limits.budget_usd is not None and price is None:
+        raise SpecError(
+            f"budget_usd needs a price, and there is none for model {spec.provider.model!r}: add a [pricing] "
+            "table with input_per_million and output_per_million",
+            file=str(spec.path),
+            key="limits.budget_usd",
+        )
+    info = model_info(spec.provider.model)
+    out_dir = options.out_dir
+    journal = Journal.open(
+        out_dir,
+        fingerprint=fingerprint,
+        spec_description=description,
+        allow_spec_change=options.allow_spec_change,
+        durable=options.durable_journal,
+    )
+    own_transport = transport is None
+    active_transport = transport or AiohttpTransport(
+        concurrency=spec.limits.concurrency
+    )
+    async with journal:
+        limits = Limits(
+            requests_per_minute=spec.limits.requests_per_minute,
+            tokens_per_minute=spec.limits.tokens_per_minute,
+            requests_per_day=spec.limits.requests_per_day,
+            sent_today=_sent_today(journal),
+        )
+
+        async def prepare(row: Row) -> Prompt:
+            return build_prompt(row, spec)
+
+        runner = RowRunner(
+            provider=provider,
+            transport=active_transport,
+            prepare=prepare,
+            limits=limits,
+            budget=Budget(spec.limits.budget_usd, journal.spent_usd()),
+            policy=RetryPolicy(max_attempts=spec.limits.max_attempts),
+            price=price,
+            stats=stats,
+            run_dir=out_dir,
+            keep_fields=spec.output.keep_fields,
+            timeout_s=spec.limits.request_timeout_s,
+            max_output_tokens=info.output_token_limit if info else DEFAULT_OUTPUT_LIMIT,
+            image_output=bool(info and info.image_output),
+        )
+        run = _Run(spec, options, journal, runner, credentials)
+        run.fingerprint = fingerprint
+        if own_transport:
+            assert isinstance(active_transport, AiohttpTransport)
+            async with active_transport:
+                await _drive(run, options, stats)
+        else:
+            await _drive(run, options, stats)
+        run._save_daily()
+        if run.fatal is not None:
+            await _write_outputs(run, stats, wall_start, None)
+            raise run.fatal
+        summary = await _write_outputs(run, stats, wall_start, run.stop)
+    return RunResult(out_dir=out_dir, summary=summary, stats=stats, stopped=run.stop)
+
+
+async def _drive(run: _Run, options: RunOptions, stats: RunStats) -> None:
+    send, receive = anyio.create_memory_object_stream[Row | InvalidRow](
+        max(64, run.spec.limits.concurrency * 4)
+    )
+    async with anyio.create_task_group() as outer:
+        if options.handle_signals:
+            outer.start_soon(run.watch_signals, outer)
+        outer.start_soon(run.checkpoint)
+        outer.start_soon(_count_total, run, stats)
+        async with anyio.create_task_group() as work:
+            run.work_scope = work.cancel_scope
+            work.start_soon(run.produce, send)
+            for _ in range(run.spec.limits.concurrency):
+                work.start_soon(run.work, receive.clone())
+            receive.close()
+        outer.cancel_scope.cancel()
+
+
+async def _count_total(run: _Run, stats: RunStats) -> None:
+    total = await anyio.to_thread.run_sync(
+        count_rows, run.spec.input.path, abandon_on_cancel=True
+    )
+    if run.options.limit is not None:
+        total = min(total, run.options.limit)
+    stats.total_rows = total
+    run.journal.save_meta("input_rows", total)
+
+
+async def _write_outputs(
+    run: _Run, stats: RunStats, wall_start: float, stopped: RunStopped | None
+) -> dict[str, object]:
+    journal = run.journal
+    keep = run.spec.output.keep_fields
+
+    def write() -> None:
+        write_results(run.options.out_dir, journal.iter_outcomes(), keep_fields=keep)
+
+    try:
+        await anyio.to_thread.run_sync(write)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {run.options.out_dir / 'results'}: {exc.strerror or exc}"
+        ) from exc
+    previous = journal.load_meta("counters")
+    sent = stats.requests_sent
+    retries = dict(stats.retries_by_cause)
+    if isinstance(previous, dict):
+        sent += int(previous.get("requests_sent", 0))
+        for cause, n in dict(previous.get("retries_by_cause", {})).items():
+            retries[cause] = retries.get(cause, 0) + int(n)
+    journal.save_meta("counters", {"requests_sent": sent, "retries_by_cause": retries})
+    input_rows = journal.load_meta("input_rows")
+    summary = build_summary(
+        journal.totals(),
+        spec_fingerprint=run.fingerprint,
+        wall_time_s=time.monotonic() - wall_start,
+        requests_sent=sent,
+        retries_by_cause=retries,
+        input_rows=input_rows if isinstance(input_rows, int) else None,
+        budget_usd=run.spec.limits.budget_usd,
+        stopped=_stop_name(stopped),
+    )
+    write_summary(run.options.out_dir, summary)
+    return summary
+
+
+def _stop_name(stopped: RunStopped | None) -> str | None:
+    if stopped is None:
+        return None
+    if isinstance(stopped, BudgetExhausted):
+        return "budget"
+    if isinstance(stopped, DailyLimitReached):
+        return "daily_limit"
+    return "interrupted"

@@ -1,0 +1,196 @@
+"""Admission limits: when may the next request go out.
+
+Three meters, applied in turn by `Limits.admit()`:
+
+- a request pacer (requests per minute). It is a GCRA scheduler, not a bucket with a burst: every request gets its
+  own time slot `1 / rate` after the previous one, so a server that counts any rolling 60 s window never sees
+  more than the limit, and there is no start-of-minute burst. Its rate is adaptive (see `AdaptiveRate`).
+- a token meter (tokens per minute) on estimated input tokens, built on `aiolimiter.AsyncLimiter` with a small
+  bucket (3 s worth) so that its burst plus its rate stays under the limit in any 60 s window.
+- a daily request counter (requests per day), which ends the run with `DailyLimitReached` when it is used up.
+
+Adaptive rate: on a 429 the whole pool pauses once until the server's retry hint has passed, and the pacing rate
+goes down; after a quiet spell it creeps back up. Without a configured limit the first 429 sets the rate from what
+the server accepted so far, `accepted / (span + retry_delay)`, which is the server's real rate when it answers
+with a rolling-window `retryDelay`; so a job with no limits converges on the server's limit without a storm.
+
+Build a `Limits` inside the running event loop (aiolimiter binds to the loop that first uses it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+from aiolimiter import AsyncLimiter
+
+from pipeline.errors import DailyLimitReached
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+# Pacing just under a configured limit leaves room for network jitter between our clock and the server's.
+RATE_SAFETY = 0.99
+TOKEN_SAFETY = 0.95
+TOKEN_BURST_S = 3.0
+
+
+@dataclass(slots=True)
+class RateState:
+    """What the display shows about pacing: the current rate (None: unpaced) and whether the pool is paused."""
+
+    requests_per_s: float | None
+    paused_for_s: float
+    rate_limited: int
+
+
+class AdaptiveRate:
+    """A GCRA request pacer whose rate follows the server's 429s (multiplicative decrease, slow increase).
+
+    :param ceiling_per_s: the configured limit in requests per second, or None for "find it out".
+    :param decrease: factor applied to the rate on each new 429 episode.
+    :param increase: factor applied after `recover_after_s` without a 429.
+    """
+
+    def __init__(
+        self,
+        ceiling_per_s: float | None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+        decrease: float = 0.8,
+        increase: float = 1.05,
+        recover_after_s: float = 5.0,
+        min_rate_per_s: float = 0.02,
+    ) -> None:
+        self.ceiling = ceiling_per_s * RATE_SAFETY if ceiling_per_s else None
+        self.rate: float | None = self.ceiling
+        self._clock = clock
+        self._sleep = sleep
+        self._decrease = decrease
+        self._increase = increase
+        self._recover_after_s = recover_after_s
+        self._min_rate = min_rate_per_s
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self._last_change = clock()
+        self._accepted: deque[float] = deque()
+        self.rate_limited = 0
+
+    async def acquire(self) -> None:
+        """Wait for this request's slot: after any pause, and `1 / rate` after the previous slot."""
+        while True:
+            now = self._clock()
+            if self._paused_until > now:
+                await self._sleep(self._paused_until - now)
+                continue
+            if self.rate is None:
+                return
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 1.0 / self.rate
+            if slot > now:
+                await self._sleep(slot - now)
+                if self._paused_until > self._clock():
+                    continue  # a 429 arrived while we waited: this slot is void, queue again after the pause
+            return
+
+    def on_accepted(self) -> None:
+        """The server accepted a request (any reply that was not a 429)."""
+        now = self._clock()
+        self._accepted.append(now)
+        while self._accepted and now - self._accepted[0] > 120.0:
+            self._accepted.popleft()
+        if self.rate is not None and now - self._last_change >= self._recover_after_s:
+            raised = self.rate * self._increase
+            self.rate = min(raised, self.ceiling) if self.ceiling else raised
+            self._last_change = now
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        """A 429: pause the pool once per episode and lower the rate; 429s of the same burst only extend it."""
+        self.rate_limited += 1
+        now = self._clock()
+        delay = retry_after if retry_after and retry_after > 0 else 1.0
+        if now < self._paused_until:
+            self._paused_until = max(self._paused_until, now + delay)
+            return
+        self._paused_until = now + delay
+        if self.rate is None:
+            recent = [t for t in self._accepted if now - t <= 60.0]
+            span = now - recent[0] if recent else 0.0
+            estimate = len(recent) / (span + delay) if recent else 1.0 / delay
+            self.rate = max(self._min_rate, estimate * 0.95)
+        else:
+            self.rate = max(self._min_rate, self.rate * self._decrease)
+        self._last_change = now
+
+    def state(self) -> RateState:
+        return RateState(
+            self.rate, max(0.0, self._paused_until - self._clock()), self.rate_limited
+        )
+
+
+class TokenMeter:
+    """Tokens per minute on estimated input tokens, corrected when the reply reports the real count."""
+
+    def __init__(self, tokens_per_minute: float) -> None:
+        per_s = tokens_per_minute * TOKEN_SAFETY / 60.0
+        self.capacity = max(1.0, tokens_per_minute * TOKEN_BURST_S / 60.0)
+        self._limiter = AsyncLimiter(self.capacity, self.capacity / per_s)
+
+    async def acquire(self, tokens: int) -> None:
+        # aiolimiter refuses a weight above its bucket; a larger request waits for a full bucket instead.
+        if tokens > 0:
+            await self._limiter.acquire(min(float(tokens), self.capacity))
+
+
+class DailyCounter:
+    """Requests per day: counts what was sent today (carried across resumes by the engine)."""
+
+    def __init__(self, limit: int | None, sent_today: int = 0) -> None:
+        self.limit = limit
+        self.sent = sent_today
+
+    def take(self) -> None:
+        if self.limit is not None and self.sent >= self.limit:
+            raise DailyLimitReached(
+                f"requests_per_day = {self.limit} is used up; run the job again tomorrow (or raise the limit) "
+                "to resume where it stopped"
+            )
+        self.sent += 1
+
+
+class Limits:
+    """All admission limits of one run; `admit()` returns when a request may be sent."""
+
+    def __init__(
+        self,
+        *,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        requests_per_day: int | None,
+        sent_today: int = 0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self.rate = AdaptiveRate(
+            requests_per_minute / 60.0 if requests_per_minute else None,
+            clock=clock,
+            sleep=sleep,
+        )
+        self.tokens = TokenMeter(tokens_per_minute) if tokens_per_minute else None
+        self.daily = DailyCounter(requests_per_day, sent_today)
+
+    async def admit(self, estimated_tokens: int) -> None:
+        """Block until a request may go; raises `DailyLimitReached` when the daily budget of requests is spent."""
+        if self.tokens is not None:
+            await self.tokens.acquire(estimated_tokens)
+        await self.rate.acquire()
+        self.daily.take()
+
+    async def correct_tokens(self, estimated: int, reported: int) -> None:
+        """Charge the token meter for what the estimate missed, so the next requests wait for it."""
+        if self.tokens is not None and reported > estimated:
+            await self.tokens.acquire(reported - estimated)

@@ -1,0 +1,265 @@
+"""HTTP error replies -> pipeline errors: one table for every provider, read top to bottom.
+
+Google sends `{"error": {"code", "message", "status", "details"}}` (list-wrapped on streaming and
+OpenAI-compatible endpoints); OpenAI-style servers send `{"error": {"message", "type", "param", "code"}}`;
+proxies send HTML. `read_error_body` reduces all three to an `ErrorBody`, and `error_for` picks the first row
+of `RULES` that matches the HTTP status (and, for some rows, the reason or the kind of call). The messages are
+the server's own words, with any credential scrubbed out, so they can go into the output as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+from pipeline.errors import (
+    AttemptError,
+    CredentialsError,
+    PipelineError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    TransportError,
+)
+from pipeline.records import HttpResponse
+
+Call = Literal["generate", "files"]
+Target = type[AttemptError] | type[CredentialsError]
+
+MAX_MESSAGE_CHARS = 500
+
+# HTTP status -> the Google canonical code we report when the body names none.
+DEFAULT_CODES: Mapping[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    413: "REQUEST_TOO_LARGE",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    502: "BAD_GATEWAY",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the mapping. `statuses` None matches any status in `band` (e.g. 500-599)."""
+
+    target: Target
+    statuses: frozenset[int] | None = None
+    band: range | None = None
+    reason: str | None = (
+        None  # an ErrorInfo reason that must be present, e.g. API_KEY_INVALID
+    )
+    call: Call | None = None  # the row applies only to this kind of call
+
+
+def _rule(
+    target: Target, *statuses: int, reason: str | None = None, call: Call | None = None
+) -> Rule:
+    return Rule(target, frozenset(statuses), None, reason, call)
+
+
+# First match wins. A 403 on the Files API means "that file is gone or not yours", not a bad key.
+RULES: tuple[Rule, ...] = (
+    _rule(CredentialsError, 400, reason="API_KEY_INVALID"),
+    _rule(CredentialsError, 401),
+    _rule(RequestRejected, 403, call="files"),
+    _rule(CredentialsError, 403),
+    _rule(TransportError, 408),
+    _rule(RateLimited, 429),
+    Rule(ServerError, band=range(500, 600)),
+    Rule(RequestRejected, band=range(400, 500)),
+    Rule(
+        RequestRejected, band=range(1000)
+    ),  # 1xx/3xx: redirects are not followed; a wrong base_url
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """What an error reply said, whatever its shape."""
+
+    code: str | None  # Google `status`, else OpenAI `code` / `type`
+    message: str
+    reasons: tuple[str, ...] = ()  # google.rpc.ErrorInfo reasons
+    retry_delay_s: float | None = None  # google.rpc.RetryInfo
+
+
+def rule_for(status: int, body: ErrorBody, call: Call = "generate") -> Rule:
+    """The first row of `RULES` that matches."""
+    for rule in RULES:
+        if rule.statuses is not None and status not in rule.statuses:
+            continue
+        if rule.band is not None and status not in rule.band:
+            continue
+        if rule.reason is not None and rule.reason not in body.reasons:
+            continue
+        if rule.call is not None and rule.call != call:
+            continue
+        return rule
+    raise AssertionError("the last rule matches every status")  # pragma: no cover
+
+
+def error_for(
+    response: HttpResponse,
+    *,
+    credentials_hint: str,
+    secrets: Iterable[str] = (),
+    call: Call = "generate",
+) -> PipelineError:
+    """The exception for a non-2xx `response` (returned, not raised, so callers write `raise error_for(...)`).
+
+    :param credentials_hint: what to check when the key is refused, e.g. "check the key in GEMINI_API_KEY".
+    :param secrets: credential values to scrub from the server's message (some servers echo part of a key).
+    """
+    body = read_error_body(response.body)
+    rule = rule_for(response.status, body, call)
+    code = body.code or DEFAULT_CODES.get(response.status) or f"HTTP_{response.status}"
+    message = (
+        redact(body.message, secrets) or f"HTTP {response.status} with an empty body"
+    )
+    if not issubclass(rule.target, AttemptError):
+        return CredentialsError(
+            f"the provider refused the credentials (HTTP {response.status} {code}: {message}); {credentials_hint}"
+        )
+    retry_after: float | None = None
+    if rule.target is not RequestRejected:
+        retry_after = body.retry_delay_s
+        if retry_after is None:
+            retry_after = retry_after_from_headers(response.headers)
+    assert issubclass(rule.target, AttemptError)
+    return rule.target(
+        message, code=code, http_status=response.status, retry_after=retry_after
+    )
+
+
+def read_error_body(raw: bytes) -> ErrorBody:
+    """Reduce an error body of any shape (Google, list-wrapped Google, OpenAI, plain text) to an `ErrorBody`."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    try:
+        doc: Any = json.loads(text) if text else None
+    except ValueError:
+        return ErrorBody(None, _clip(_strip_html(text)))
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+        doc = doc[0]
+    if not isinstance(doc, dict):
+        return ErrorBody(None, _clip(text))
+    error = doc.get("error", doc)
+    if isinstance(error, str):  # {"error": "some text"}, as small proxies send
+        return ErrorBody(None, _clip(error))
+    if not isinstance(error, dict):
+        return ErrorBody(None, _clip(text))
+    code = _first_string(error.get("status"), error.get("code"), error.get("type"))
+    message = error.get("message")
+    reasons: list[str] = []
+    delay: float | None = None
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type", ""))
+        if kind.endswith("google.rpc.ErrorInfo") and isinstance(
+            detail.get("reason"), str
+        ):
+            reasons.append(detail["reason"])
+        elif kind.endswith("google.rpc.RetryInfo"):
+            delay = parse_duration(detail.get("retryDelay"))
+    return ErrorBody(
+        code, _clip(message if isinstance(message, str) else ""), tuple(reasons), delay
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
+
+
+def parse_duration(value: object) -> float | None:
+    """A protobuf Duration: "26s", "1.250s", or the object form {"seconds": 26, "nanos": 250000000}."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        return float(match.group(1)) if match else None
+    if isinstance(value, dict):
+        seconds, nanos = value.get("seconds", 0), value.get("nanos", 0)
+        try:
+            return float(seconds) + float(nanos) / 1e9
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def retry_after_from_headers(
+    headers: Mapping[str, str], now: datetime | None = None
+) -> float | None:
+    """Seconds to wait from `retry-after-ms` (OpenAI), else `retry-after` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        seconds = _finite(millis)
+        if seconds is not None:
+            return max(0.0, seconds / 1000.0)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _finite(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every credential value replaced by "***"; values shorter than 8 characters are left alone
+    (they would match ordinary words, and no real key is that short)."""
+    for secret in secrets:
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _finite(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _first_string(*values: object) -> str | None:
+    for value in values:
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def _strip_html(text: str) -> str:
+    """A proxy's HTML error page, reduced to its words."""
+    if "<" not in text:
+        return text
+    return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return (
+        text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+    )

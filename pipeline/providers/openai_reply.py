@@ -1,0 +1,183 @@
+"""OpenAI-compatible replies -> `Reply`: chat completions and image generations.
+
+Usage is mapped so that `output_tokens` excludes thinking, as Gemini reports it. Google's compatibility
+endpoint leaves thinking out of `completion_tokens` and shows it only in `total_tokens` (reference section 11),
+while servers that report `completion_tokens_details.reasoning_tokens` include it in `completion_tokens`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from pipeline.errors import ReplyInvalid
+from pipeline.providers.gemini_wire import judge
+from pipeline.providers.schema import decode_reply_body, to_json
+from pipeline.providers.schema import to_int as _int
+from pipeline.records import GeneratedImage, Prompt, Reply, Usage
+
+
+def usage_from(usage: object) -> Usage:
+    """OpenAI usage -> Usage. Without `reasoning_tokens`, thinking is what `total_tokens` has beyond prompt and
+    completion: Google's endpoint leaves thinking out of `completion_tokens` and reports it only there."""
+    if not isinstance(usage, dict):
+        return Usage()
+    prompt, completion, total = (
+        _int(usage.get(k))
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    )
+    prompt_details = usage.get("prompt_tokens_details")
+    details = usage.get("completion_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    if details.get("reasoning_tokens") is not None:
+        thinking = _int(details.get("reasoning_tokens"))
+        output = max(0, completion - thinking)
+    else:
+        thinking = max(0, total - prompt - completion)
+        output = completion
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=output,
+        thinking_tokens=thinking,
+        cached_tokens=_int(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict)
+        else 0,
+        total_tokens=total or prompt + output + thinking,
+        image_output_tokens=_int(details.get("image_tokens")),
+    )
+
+
+# OpenAI finish reasons in Gemini's names, for `gemini_wire.judge`.
+_FINISH = {
+    "stop": "STOP",
+    "tool_calls": "STOP",
+    "function_call": "STOP",
+    "length": "MAX_TOKENS",
+}
+
+
+def parse_chat_reply(raw: bytes, prompt: Prompt) -> Reply:
+    """A 2xx chat completion -> Reply, judged by the same rules as a Gemini reply.
+
+    :raises ReplyInvalid: as `gemini_wire.parse_reply`, plus MALFORMED_FUNCTION_CALL when a tool call's
+        arguments are not JSON.
+    """
+    doc = decode_reply_body(raw)
+    if not isinstance(doc, dict):
+        raise ReplyInvalid("the reply is JSON but not an object", code="INVALID_JSON")
+    usage = usage_from(doc.get("usage"))
+    choices = doc.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ReplyInvalid("the reply has no choices", code="EMPTY_REPLY", usage=usage)
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    finish = (
+        choice.get("finish_reason")
+        if isinstance(choice.get("finish_reason"), str)
+        else None
+    )
+    texts: list[str] = []
+    images: list[GeneratedImage] = []
+    content = message.get("content")
+    if isinstance(content, str):
+        texts.append(content)
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif part.get("type") == "image_url":
+            images.extend(_data_url_image(part.get("image_url"), usage))
+    for entry in message.get("images") or ():
+        if isinstance(entry, dict):
+            images.extend(_data_url_image(entry.get("image_url"), usage))
+    calls = [
+        _call(call, usage)
+        for call in message.get("tool_calls") or ()
+        if isinstance(call, dict)
+    ]
+    model = doc.get("model")
+    reply = Reply(
+        status="ok",
+        usage=usage,
+        text="".join(texts) or None,
+        images=tuple(images),
+        function_calls=to_json(calls) if calls else None,
+        finish_reason=finish,
+        model_version=model if isinstance(model, str) else None,
+    )
+    gemini_finish = _FINISH.get(finish, finish.upper()) if finish else None
+    return judge(reply, prompt.generation, gemini_finish)
+
+
+def parse_images_reply(raw: bytes) -> Reply:
+    doc = decode_reply_body(raw)
+    if not isinstance(doc, dict):
+        raise ReplyInvalid("the reply is JSON but not an object", code="INVALID_JSON")
+    raw_usage = doc.get("usage") if isinstance(doc.get("usage"), dict) else {}
+    output = _int(raw_usage.get("output_tokens"))
+    usage = Usage(
+        input_tokens=_int(raw_usage.get("input_tokens")), output_tokens=output,
+        total_tokens=_int(raw_usage.get("total_tokens")), image_output_tokens=output,
+    )  # fmt: skip
+    images: list[GeneratedImage] = []
+    for entry in doc.get("data") or ():
+        if isinstance(entry, dict) and isinstance(entry.get("b64_json"), str):
+            data = _b64(entry["b64_json"], usage)
+            images.append(GeneratedImage(mime_type=_sniff_image(data), data=data))
+    if not images:
+        return Reply(
+            status="failed",
+            usage=usage,
+            error_code="NO_IMAGE",
+            error_message="the reply has no image",
+        )
+    return Reply(status="ok", usage=usage, images=tuple(images))
+
+
+def _call(call: dict[str, Any], usage: Usage) -> dict[str, Any]:
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    arguments = function.get("arguments")
+    try:
+        args = (
+            json.loads(arguments)
+            if isinstance(arguments, str) and arguments.strip()
+            else arguments or {}
+        )
+    except ValueError:
+        raise ReplyInvalid(
+            f"the arguments of function call {function.get('name')!r} are not JSON",
+            code="MALFORMED_FUNCTION_CALL",
+            usage=usage,
+        ) from None
+    return {"name": function.get("name"), "args": args}
+
+
+def _data_url_image(image_url: object, usage: Usage) -> list[GeneratedImage]:
+    """A `data:image/png;base64,...` URL -> the image; a remote URL cannot be fetched here and is skipped."""
+    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
+        return []
+    header, data = url[5:].split(";base64,", 1)
+    return [GeneratedImage(mime_type=header or "image/png", data=_b64(data, usage))]
+
+
+def _b64(data: str, usage: Usage) -> bytes:
+    try:
+        return base64.b64decode(data.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ReplyInvalid(
+            "an image in the reply is not valid base64",
+            code="INVALID_IMAGE",
+            usage=usage,
+        ) from None
+
+
+def _sniff_image(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"

@@ -1,0 +1,232 @@
+"""The values that flow through a run, from an input row to an output row.
+
+They are plain frozen dataclasses so that every layer (source, providers, engine, journal, sink) can share
+them without sharing behaviour. Providers turn a `Prompt` into an `HttpRequest` and an `HttpResponse` into a
+`Reply`; the transport only ever sees the two `Http*` records, never a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Status = Literal["ok", "failed", "blocked", "invalid"]
+FINAL_STATUSES: tuple[Status, ...] = ("ok", "failed", "blocked", "invalid")
+ThinkingLevel = Literal[
+    "minimal", "low", "medium", "high"
+]  # "minimal": Flash and Flash-Lite only
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A media file named by a row, before it is resolved under the spec's `media_dir`."""
+
+    path: str
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One input line that parsed; `fields` is the JSON object as read (for templates and `keep_fields`)."""
+
+    id: str
+    line: int
+    fields: Mapping[str, Any]
+    prompt: str
+    system: str | None = None
+    media: tuple[MediaRef, ...] = ()
+    generation: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """An input line that cannot become a request; it still gets an output row, with the reason."""
+
+    id: str
+    line: int
+    reason: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSettings:
+    """Generation settings in provider-neutral form; names follow the Gemini API in snake_case."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_output_tokens: int | None = None
+    seed: int | None = None
+    stop_sequences: tuple[str, ...] = ()
+    thinking_level: ThinkingLevel | None = None
+    include_thoughts: bool = False
+    response_mime_type: str | None = None
+    response_schema: Mapping[str, Any] | None = None
+    response_modalities: tuple[str, ...] = ()
+    image_aspect_ratio: str | None = None
+    image_size: str | None = None
+    media_resolution: str | None = None
+    tools: tuple[
+        Mapping[str, Any], ...
+    ] = ()  # function declarations: {"name", "description", "parameters"}
+
+    @property
+    def wants_json(self) -> bool:
+        return (
+            self.response_mime_type == "application/json"
+            or self.response_schema is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileSlice:
+    """A byte range of a file on disk, sent as a request body without being read into memory."""
+
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One piece of a prompt: text, inline bytes, or a file already uploaded to the provider."""
+
+    text: str | None = None
+    mime_type: str | None = None
+    data: bytes | None = None
+    file_uri: str | None = None
+    source_path: str | None = (
+        None  # the media path as the row named it, for error messages
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Everything a provider needs to build one request; built once per row, reused by every attempt."""
+
+    row_id: str
+    model: str
+    parts: tuple[Part, ...]
+    generation: GenerationSettings
+    system: str | None = None
+    estimated_input_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A provider's request, ready for the transport. `body` is bytes, a file slice, or nothing."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | FileSlice | None = None
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """What the transport received; header names are lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage as the provider reported it. `output_tokens` excludes thinking, as Gemini's
+    `candidatesTokenCount` does; `image_output_tokens` is the part of `output_tokens` billed at the
+    image price."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+    image_output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.thinking_tokens + other.thinking_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.total_tokens + other.total_tokens,
+            self.image_output_tokens + other.image_output_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """An image in a reply, decoded; the engine hands it to the sink at once so few are held."""
+
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply that parsed. `status` is `blocked` when a safety filter refused the prompt or the output."""
+
+    status: Literal["ok", "blocked", "failed"]
+    usage: Usage
+    text: str | None = None
+    json: str | None = None
+    images: tuple[GeneratedImage, ...] = ()
+    function_calls: str | None = None
+    finish_reason: str | None = None
+    model_version: str | None = None
+    error_code: str | None = (
+        None  # why a reply is blocked or failed (e.g. SAFETY, NO_IMAGE)
+    )
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file held by the provider's Files API; reused across rows and runs until it expires."""
+
+    name: str
+    uri: str
+    mime_type: str
+    state: str  # PROCESSING | ACTIVE | FAILED
+    size_bytes: int = 0
+    sha256: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    """A generated image written under DIR/images/; `path` is relative to DIR."""
+
+    path: str
+    mime_type: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The final word on one row: what the journal records and the sink writes as one Parquet row."""
+
+    id: str
+    status: Status
+    usage: Usage = Usage()
+    text: str | None = None
+    json: str | None = None
+    images: tuple[ImageFile, ...] = ()
+    function_calls: str | None = None
+    finish_reason: str | None = None
+    model_version: str | None = None
+    cost_usd: float | None = None
+    attempts: int = 0
+    latency_ms: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    line: int | None = None
+    kept: Mapping[str, Any] = field(default_factory=dict)

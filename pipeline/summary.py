@@ -1,0 +1,206 @@
+"""DIR/summary.json at the end of a run, and `pipeline status DIR` at any time.
+
+The numbers come from the journal, so they are true whatever happened to the process: a run killed with
+`kill -9` has no fresh summary.json, but its status still shows every row that was journaled. Status opens the
+journal read-only and takes no lock, so it works while a run is writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import OutputError
+from pipeline.journal import JournalReader, JournalTotals
+from pipeline.run_lock import holder_pid
+
+SUMMARY_NAME = "summary.json"
+STATUSES = ("ok", "failed", "blocked", "invalid")
+ENDINGS = ("completed", "interrupted", "budget", "daily_limit")
+_TOKEN_KINDS = ("input", "output", "thinking", "cached", "total", "image_output")
+
+
+def build_summary(
+    totals: JournalTotals,
+    *,
+    spec_fingerprint: str,
+    wall_time_s: float,
+    requests_sent: int,
+    retries_by_cause: Mapping[str, int],
+    input_rows: int | None,
+    budget_usd: float | None,
+    stopped: str | None,
+) -> dict[str, object]:
+    """The run's totals as summary.json holds them; `stopped` is None for a run that completed.
+
+    `cost_usd` is what the rows in the output cost; `spent_usd` adds outcomes that were replaced later (failed
+    rows retried with --retry-failed), i.e. all the money the run spent; the budget is checked against it.
+    """
+    summary: dict[str, object] = {
+        "ended": stopped or "completed",
+        "rows": _rows(totals, input_rows),
+        "tokens": {
+            f"{kind}_tokens": getattr(totals.usage, f"{kind}_tokens")
+            for kind in _TOKEN_KINDS
+        },
+        "cost_usd": round(totals.cost_usd, 6),
+        "spent_usd": round(totals.spent_usd, 6),
+        "unpriced_rows": totals.unpriced_rows,
+        "attempts": totals.attempts,
+        "requests_sent": requests_sent,
+        "retries_by_cause": dict(sorted(retries_by_cause.items())),
+        "wall_time_s": round(wall_time_s, 3),
+        "spec_hash": spec_fingerprint,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if budget_usd is not None:
+        left = max(0.0, budget_usd - totals.spent_usd)
+        summary["budget"] = {
+            "limit_usd": budget_usd,
+            "spent_usd": round(totals.spent_usd, 6),
+            "left_usd": round(left, 6),
+        }
+    return summary
+
+
+def _rows(totals: JournalTotals, input_rows: int | None) -> dict[str, int | None]:
+    rows: dict[str, int | None] = {"total": input_rows}
+    rows.update({status: totals.by_status.get(status, 0) for status in STATUSES})
+    rows["pending"] = None if input_rows is None else max(0, input_rows - totals.rows)
+    return rows
+
+
+def write_summary(run_dir: Path, summary: Mapping[str, object]) -> None:
+    """Write DIR/summary.json atomically (temp file, fsync, rename); OutputError when it cannot be written."""
+    path = Path(run_dir) / SUMMARY_NAME
+    tmp = path.with_name(f".{SUMMARY_NAME}.tmp-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as file:
+            json.dump(summary, file, indent=2, ensure_ascii=False)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(
+            f"{path}: cannot write the summary: {exc.strerror or exc}"
+        ) from exc
+
+
+def read_status(run_dir: Path) -> dict[str, object]:
+    """What DIR holds: rows by status and pending, tokens, cost, and how its last session ended.
+
+    Raises `OutputError` when DIR holds no run.
+    """
+    run_dir = Path(run_dir)
+    reader = JournalReader.open_readonly(run_dir)
+    try:
+        totals = reader.totals()
+        # The engine's counters, saved as it goes: fresher than summary.json after a crash.
+        meta = {
+            key: reader.load_meta(key)
+            for key in ("fingerprint", "input_rows", "counters")
+        }
+    finally:
+        reader.close()
+    summary = _load_summary(run_dir)
+    rows = _dict(summary.get("rows"))
+    counters = _dict(meta["counters"]) or summary
+    input_rows = (
+        meta["input_rows"] if isinstance(meta["input_rows"], int) else rows.get("total")
+    )
+    requests_sent = counters.get("requests_sent")
+    status = build_summary(
+        totals,
+        spec_fingerprint=str(meta["fingerprint"] or summary.get("spec_hash") or ""),
+        wall_time_s=float(summary.get("wall_time_s") or 0.0),
+        requests_sent=int(requests_sent or 0),
+        retries_by_cause=_dict(counters.get("retries_by_cause")),
+        input_rows=input_rows if isinstance(input_rows, int) else None,
+        budget_usd=_dict(summary.get("budget")).get("limit_usd"),
+        stopped=None,
+    )
+    status.pop("written_at")
+    status["dir"] = str(run_dir)
+    status["state"] = _state(run_dir, summary, totals)
+    return status
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _load_summary(run_dir: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads((run_dir / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _state(run_dir: Path, summary: Mapping[str, Any], totals: JournalTotals) -> str:
+    pid = holder_pid(run_dir)
+    if pid is not None:
+        return f"running (pid {pid})" if pid else "running"
+    rows = summary.get("rows")
+    summarised = (
+        sum(rows.get(s) or 0 for s in STATUSES) if isinstance(rows, dict) else None
+    )
+    if summarised != totals.rows or "ended" not in summary:
+        # The journal moved on after the last summary.json: that session died without finishing (kill -9).
+        return (
+            "stopped without a summary (crashed or killed); run the job again to resume"
+        )
+    return str(summary["ended"])
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
+def render_status(status: Mapping[str, object]) -> str:
+    """`status` (from `read_status`) as a plain-text table for the terminal."""
+    rows = status.get("rows")
+    rows = rows if isinstance(rows, dict) else {}
+    tokens = status.get("tokens")
+    tokens = tokens if isinstance(tokens, dict) else {}
+    counts = ", ".join(f"{rows.get(s) or 0:,} {s}" for s in STATUSES)
+    total, pending = _count(rows.get("total")), _count(rows.get("pending"))
+    token_counts = (f"{tokens.get(f'{k}_tokens', 0):,} {k}" for k in _TOKEN_KINDS[:5])
+    cost = float(status.get("cost_usd") or 0.0)
+    spent = float(status.get("spent_usd") or 0.0)
+    lines = [
+        ("run", str(status.get("dir", ""))),
+        ("state", str(status.get("state", status.get("ended", "")))),
+        ("spec hash", str(status.get("spec_hash", ""))),
+        ("rows", f"{total} in input: {counts}, {pending} pending"),
+        ("tokens", ", ".join(token_counts)),
+        (
+            "cost",
+            f"${cost:,.4f} for the rows in the output, ${spent:,.4f} spent in all",
+        ),
+    ]
+    if status.get("unpriced_rows"):
+        lines.append(
+            (
+                "unpriced",
+                f"{status['unpriced_rows']:,} rows have no price (model not in the price table)",
+            )
+        )
+    budget = status.get("budget")
+    if isinstance(budget, dict):
+        lines.append(
+            ("budget", f"${budget['limit_usd']:,.2f}: ${budget['left_usd']:,.4f} left")
+        )
+    if status.get("requests_sent"):
+        lines.append(("requests", f"{status['requests_sent']:,} sent"))
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)

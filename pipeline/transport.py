@@ -1,0 +1,267 @@
+"""Sending `HttpRequest`s: the only module that uses aiohttp's client.
+
+One `ClientSession` per run, its connection pool sized to the run's concurrency, a total timeout per request,
+no automatic retries and no redirects (a redirect is an answer the provider gets to judge). Every aiohttp
+exception is translated to an `errors.AttemptError` at exactly one boundary, `map_aiohttp_exceptions()`, the
+way httpx's `map_httpcore_exceptions()` does it, so nothing above this module knows aiohttp exists.
+`MockTransport` ships with the package for tests (httpx's `_transports/mock.py`).
+
+Usage::
+
+    async with AiohttpTransport(concurrency=64) as transport:
+        response = await transport.send(request)      # HttpResponse, or raises AttemptError
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Protocol, Self
+
+import aiohttp
+import anyio
+from aiohttp import client_exceptions
+
+from pipeline.errors import AttemptError, RequestRejected, TransportError
+from pipeline.records import FileSlice, HttpRequest, HttpResponse
+
+STREAM_CHUNK_BYTES = 1024 * 1024
+
+__all__ = (
+    "EXCEPTION_CODES",
+    "AiohttpTransport",
+    "MockTransport",
+    "Transport",
+    "map_aiohttp_exceptions",
+)
+
+
+class Transport(Protocol):
+    """Sends one request and returns the whole response; raises `AttemptError` when no response came."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+
+# aiohttp exception -> (our class, code). The most specific entry in the exception's MRO wins; the test suite
+# checks that every aiohttp.ClientError subclass is listed, so an aiohttp upgrade cannot add an unmapped one.
+# By name, because some classes are newer than the oldest aiohttp we support; absent ones are skipped.
+_BY_NAME: dict[str, tuple[type[AttemptError], str]] = {
+    "ClientError": (TransportError, "CLIENT_ERROR"),
+    "ClientResponseError": (
+        TransportError,
+        "BAD_RESPONSE",
+    ),  # a malformed status line or headers
+    "ContentTypeError": (TransportError, "BAD_RESPONSE"),
+    "WSServerHandshakeError": (TransportError, "BAD_RESPONSE"),
+    "ClientHttpProxyError": (TransportError, "PROXY_ERROR"),
+    "TooManyRedirects": (RequestRejected, "REDIRECT"),
+    "RedirectClientError": (RequestRejected, "REDIRECT"),
+    "ClientConnectionError": (TransportError, "CONNECTION_RESET"),
+    "ClientConnectionResetError": (TransportError, "CONNECTION_RESET"),
+    "ClientOSError": (TransportError, "CONNECTION_RESET"),
+    "ClientConnectorError": (TransportError, "CONNECT_ERROR"),
+    "ClientConnectorDNSError": (TransportError, "CONNECT_ERROR"),
+    "ClientProxyConnectionError": (TransportError, "CONNECT_ERROR"),
+    "UnixClientConnectorError": (TransportError, "CONNECT_ERROR"),
+    "ClientSSLError": (TransportError, "SSL_ERROR"),
+    "ClientConnectorSSLError": (TransportError, "SSL_ERROR"),
+    "ClientConnectorCertificateError": (TransportError, "SSL_ERROR"),
+    "ServerConnectionError": (TransportError, "CONNECTION_RESET"),
+    "ServerDisconnectedError": (TransportError, "CONNECTION_RESET"),
+    "ServerTimeoutError": (TransportError, "TIMEOUT"),
+    "SocketTimeoutError": (TransportError, "TIMEOUT"),  # no byte for sock_read seconds
+    "ConnectionTimeoutError": (
+        TransportError,
+        "CONNECT_ERROR",
+    ),  # connect took too long
+    "ServerFingerprintMismatch": (TransportError, "SSL_ERROR"),
+    "ClientPayloadError": (
+        TransportError,
+        "TRUNCATED",
+    ),  # the body ended before Content-Length
+    "UploadAbortedError": (TransportError, "CONNECTION_RESET"),
+    # A URL that is not http(s) or does not parse: the spec's base_url is wrong; retrying cannot help.
+    "InvalidURL": (RequestRejected, "INVALID_URL"),
+    "InvalidUrlClientError": (RequestRejected, "INVALID_URL"),
+    "InvalidUrlRedirectClientError": (RequestRejected, "REDIRECT"),
+    "NonHttpUrlClientError": (RequestRejected, "INVALID_URL"),
+    "NonHttpUrlRedirectClientError": (RequestRejected, "REDIRECT"),
+}
+EXCEPTION_CODES: dict[type[BaseException], tuple[type[AttemptError], str]] = {
+    TimeoutError: (
+        TransportError,
+        "TIMEOUT",
+    ),  # the total timeout (asyncio.TimeoutError is TimeoutError)
+    ConnectionError: (TransportError, "CONNECTION_RESET"),
+    **{
+        getattr(client_exceptions, name): target
+        for name, target in _BY_NAME.items()
+        if hasattr(client_exceptions, name)
+    },
+}
+
+
+def mapping_for(exc: BaseException) -> tuple[type[AttemptError], str]:
+    for cls in type(exc).__mro__:
+        found = EXCEPTION_CODES.get(cls)
+        if found is not None:
+            return found
+    return TransportError, "CLIENT_ERROR"
+
+
+@contextmanager
+def map_aiohttp_exceptions(timeout_s: float | None = None) -> Iterator[None]:
+    """Re-raise aiohttp's exceptions (and bare timeouts and connection errors) as `AttemptError`s."""
+    try:
+        yield
+    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+        target, code = mapping_for(exc)
+        detail = str(exc) or type(exc).__name__
+        if code == "TIMEOUT" and timeout_s is not None:
+            detail = f"no complete response within {timeout_s:g} s ({detail})"
+        raise target(f"{code.lower().replace('_', ' ')}: {detail}", code=code) from exc
+
+
+class AiohttpTransport:
+    """The real transport: one `aiohttp.ClientSession` for the whole run.
+
+    :param concurrency: the connection pool's size; the engine never has more requests in flight.
+    :param connect_timeout_s: how long to wait for a TCP (and TLS) connection before CONNECT_ERROR.
+    """
+
+    def __init__(self, *, concurrency: int, connect_timeout_s: float = 30.0) -> None:
+        self._concurrency = max(1, concurrency)
+        self._connect_timeout_s = connect_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+
+    async def __aenter__(self) -> Self:
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout(None),
+            cookie_jar=aiohttp.DummyCookieJar(),  # an API client has no use for cookies
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _timeout(self, total_s: float | None) -> aiohttp.ClientTimeout:
+        """One ClientTimeout per distinct value, built once: requests share their timeout."""
+        timeout = self._timeouts.get(total_s)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=total_s, sock_connect=self._connect_timeout_s
+            )
+            self._timeouts[total_s] = timeout
+        return timeout
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        session = self._session
+        if session is None:
+            raise RuntimeError(
+                "AiohttpTransport.send() needs `async with AiohttpTransport(...)` around it"
+            )
+        body = request.body
+        headers = request.headers
+        data: bytes | AsyncIterator[bytes] | None
+        if isinstance(body, FileSlice):
+            await _check_slice(body)
+            data = _read_slice(body)
+            headers = {
+                **headers,
+                "Content-Length": str(body.length),
+            }  # streamed, yet not chunked
+        else:
+            data = body
+        started = time.perf_counter()
+        with map_aiohttp_exceptions(request.timeout_s):
+            async with session.request(
+                request.method,
+                request.url,
+                headers=headers,
+                data=data,
+                timeout=self._timeout(request.timeout_s),
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                status = response.status
+                response_headers = {
+                    name.lower(): value for name, value in response.headers.items()
+                }
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        return HttpResponse(status, response_headers, payload, elapsed_ms)
+
+
+async def _check_slice(piece: FileSlice) -> None:
+    try:
+        size = (await anyio.Path(piece.path).stat()).st_size
+    except OSError as exc:
+        raise RequestRejected(
+            f"cannot read {piece.path}: {exc.strerror}", code="FILE_UNREADABLE"
+        ) from None
+    if piece.offset + piece.length > size:
+        raise RequestRejected(
+            f"{piece.path} has {size} bytes, fewer than the {piece.offset + piece.length} to send; did it change?",
+            code="FILE_UNREADABLE",
+        )
+
+
+async def _read_slice(piece: FileSlice) -> AsyncIterator[bytes]:
+    """The slice's bytes, 1 MiB at a time, read in a worker thread: memory stays flat whatever the file's size."""
+    async with await anyio.open_file(piece.path, "rb") as file:
+        await file.seek(piece.offset)
+        remaining = piece.length
+        while remaining > 0:
+            chunk = await file.read(min(STREAM_CHUNK_BYTES, remaining))
+            if not chunk:
+                raise ConnectionError(
+                    f"{piece.path} ended {remaining} bytes early while it was being sent"
+                )
+            remaining -= len(chunk)
+            yield chunk
+
+
+Handler = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+
+
+class MockTransport:
+    """A transport that calls `handler(request)` (sync or async) instead of the network; for tests.
+
+    The handler returns an `HttpResponse` or raises an `AttemptError` to play a network failure.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        result = self._handler(request)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
