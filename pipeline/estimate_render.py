@@ -1,17 +1,81 @@
-"""An `Estimate` as the plain text `pipeline estimate` prints: one labelled line per figure, notes wrapped."""
+"""An `Estimate` as the plain text `pipeline estimate` prints, and the notes that say where its figures
+come from: which prices (dated), and how the tokens were estimated."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from pipeline.estimate_rows import TYPICAL_TEXT_TOKENS
+from pipeline.pricing import PRICE_TABLE, PRICES_AS_OF, Price
 
 if TYPE_CHECKING:
     from pipeline.estimate import Estimate
 
-__all__ = ("format_bytes", "format_usd", "render")
+__all__ = ("format_bytes", "format_usd", "method_note", "price_note", "render")
 
 _LABEL = 15
 _WIDTH = 100
+
+
+_INPUT_RULES = {
+    "image": "images 1,120 tokens each (560 at medium, 280 at low media resolution)",
+    "document": "PDFs 560 per page",
+    "audio": "audio 32 per second",
+    "video": "video 70 per second (280 at high media resolution) plus 32 per second of sound",
+}
+
+
+def method_note(tokens: Mapping[str, int], image_rows: int) -> str:
+    """How the figures were made, naming only the rules that this job's rows used."""
+    rules = ["text (prompt, system, text files, function declarations) characters / 4"]
+    rules += [rule for modality, rule in _INPUT_RULES.items() if tokens.get(modality)]
+    images = " and one image per row" if image_rows else ""
+    image_sizes = (
+        ", plus one image at its size's image tokens (Pro Image: 1,120 for 1K and 2K, 2,000 for 4K; "
+        "Flash Image: 747 for 512, 1,120 for 1K, 1,680 for 2K, 2,520 for 4K)"
+        if image_rows
+        else ""
+    )
+    return (
+        "Input tokens are estimated locally, as the emulator counts them (a real tokenizer differs): "
+        f"{'; '.join(rules)}. Output, low end: a typical reply of {TYPICAL_TEXT_TOKENS} text tokens plus "
+        f"thinking at the low end of its level (minimal 0, low 128, medium 512, high 1,024){images}. "
+        "High end: max_output_tokens (the row's or the spec's, else the model's output limit) on every row, "
+        f"thinking included{image_sizes}."
+    )
+
+
+def price_note(model: str, price: Price | None, *, overridden: bool) -> str:
+    """Which prices the costs use, and their date; or why there is no cost."""
+    if price is None:
+        return (
+            f"no price is known for model {model!r}, so no cost is estimated; add a [pricing] table with "
+            "input_per_million and output_per_million to the job spec"
+        )
+    table = f"the built-in price table as of {PRICES_AS_OF}"
+    if not overridden:
+        source = table
+    elif model in PRICE_TABLE:
+        source = f"the spec's [pricing] over {table}"
+    else:
+        source = "the spec's [pricing]"
+    rates = (
+        f"input ${price.input:.2f}/M, output ${price.output:.2f}/M (thinking included)"
+    )
+    if price.cached_input is not None:
+        rates += f", cached input ${price.cached_input:.2f}/M"
+    if price.input_long is not None or price.output_long is not None:
+        rates += (
+            f", above 200k prompt tokens input ${price.input_long or price.input:.2f}/M, "
+            f"output ${price.output_long or price.output:.2f}/M"
+        )
+    if price.image_output is not None:
+        rates += f", image output ${price.image_output:.2f}/M"
+    if price.per_image is not None:
+        rates += f", ${price.per_image:.4f} per image"
+    return f"USD, {source} for {model}: {rates}"
 
 
 def format_usd(value: float) -> str:
@@ -62,7 +126,7 @@ def render(estimate: Estimate) -> str:
         f"{kind} {files:,} file{'s' if files != 1 else ''}, {format_bytes(size)}"
         for kind, (files, size) in estimate.media_by_kind.items()
     )
-    out.append(_line("media", media or "none"))
+    out.extend(_wrapped("media", media or "none"))
     modalities = ", ".join(
         f"{modality} {count:,}"
         for modality, count in estimate.input_tokens_by_modality.items()

@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     size_bytes INTEGER NOT NULL, sha256 TEXT, expires_at TEXT
 );
 """
-# Rows per INSERT statement: SQLite allows 32,766 bound values (12 a row); one statement for a whole group
+# Rows per INSERT statement: SQLite allows 32,766 bound values (23 a row); one statement for a whole group
 # commit means one sqlite3_step, so the writer thread takes the GIL back once per batch, not once per row.
 _ROWS_PER_STATEMENT = 1000
 
@@ -110,9 +110,8 @@ class Journal(JournalReader):
         super().__init__(path, reader)
         self._writer = writer  # used by one thread at a time: the writer task's worker thread, or open/close
         self._run_lock = lock
-        self._collecting = (
-            _Batch()
-        )  # record() adds to it; the writer swaps it out when it commits
+        # record() adds to the collecting batch; the writer swaps it for a new one when it commits
+        self._collecting = _Batch()
         self._committing: _Batch | None = None
         self._wakeup = anyio.Event()
         self._task_group: TaskGroup | None = None

@@ -33,7 +33,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 # Pacing just under a configured limit leaves room for network jitter between our clock and the server's.
-RATE_SAFETY = 0.99
+RATE_SAFETY = 0.98
 TOKEN_SAFETY = 0.95
 TOKEN_BURST_S = 3.0
 

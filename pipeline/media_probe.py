@@ -1,7 +1,7 @@
 """Find a row's media file under `media_dir`, and learn what it is without trusting its name.
 
-`resolve_media` refuses any path that could read a file outside `media_dir`. `probe_media` sniffs the MIME
-type from the content (puremagic; the extension only breaks ties), reads durations (mutagen), page counts
+`resolve_media` refuses any path that could read a file outside `media_dir`. `probe_media` takes the MIME
+type from the content (`media_mime`), reads durations (mutagen), page counts
 (pypdf) and image sizes (Pillow), hashes the file, and estimates its input tokens. Both do blocking file
 I/O: call them from a worker thread (`anyio.to_thread.run_sync`).
 
@@ -26,26 +26,16 @@ import hashlib
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import mutagen
-import puremagic
 from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from pipeline.errors import RowInvalid
-from pipeline.media_limits import (
-    ALL_TYPES,
-    AUDIO_TYPES,
-    IMAGE_TYPES,
-    PDF_TYPES,
-    TEXT_TYPES,
-    VIDEO_TYPES,
-)
+from pipeline.media_limits import ALL_TYPES
+from pipeline.media_mime import MediaKind, agrees, canonical_mime, detect_mime, kind_of
 from pipeline.records import MediaRef
-
-MediaKind = Literal["image", "audio", "video", "pdf", "text"]
 
 IMAGE_TOKENS = {"low": 280, "medium": 560, "high": 1_120, "default": 1_120}
 PDF_PAGE_TOKENS = 560
@@ -55,34 +45,6 @@ VIDEO_TOKENS_PER_S = {"low": 70, "medium": 70, "high": 280, "default": 70}
 UNKNOWN_VIDEO_BYTES_PER_S = 250_000
 
 _READ_BLOCK = 1 << 20
-
-# Names that sniffers and users give to the types the API knows by another name.
-_ALIASES = {
-    "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/heic-sequence": "image/heic",
-    "image/heif-sequence": "image/heif",
-    "audio/wave": "audio/wav", "audio/x-wav": "audio/wav", "audio/vnd.wave": "audio/wav",
-    "audio/mpeg": "audio/mp3", "audio/mpeg3": "audio/mp3", "audio/x-mp3": "audio/mp3", "audio/x-mpeg": "audio/mp3",
-    "audio/x-aiff": "audio/aiff", "audio/aif": "audio/aiff", "audio/x-aac": "audio/aac", "audio/aacp": "audio/aac",
-    "application/ogg": "audio/ogg", "audio/x-ogg": "audio/ogg", "audio/vorbis": "audio/ogg",
-    "audio/x-flac": "audio/flac",
-    "video/quicktime": "video/mov", "video/x-msvideo": "video/avi", "video/msvideo": "video/avi",
-    "video/x-ms-wmv": "video/wmv", "video/x-ms-asf": "video/wmv", "video/flv": "video/x-flv", "video/3gp": "video/3gpp",
-    "video/mpeg2": "video/mpeg", "application/xml": "text/xml", "application/rtf": "text/rtf",
-    "application/javascript": "text/javascript", "application/x-javascript": "text/javascript",
-    "text/x-csv": "text/csv", "text/json": "application/json",
-}  # fmt: skip
-# Sniffer results that carry only an extension.
-_BY_EXTENSION = {
-    ".oga": "audio/ogg",
-    ".ogg": "audio/ogg",
-    ".m4a": "audio/aac",
-    ".aif": "audio/aiff",
-}
-# Text files have no magic number: once the content is known to be text, the extension names the type.
-_TEXT_EXTENSIONS = {
-    ".csv": "text/csv", ".json": "application/json", ".html": "text/html", ".htm": "text/html",
-    ".css": "text/css", ".xml": "text/xml", ".rtf": "text/rtf", ".js": "text/javascript",
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +62,6 @@ class MediaFile:
     width: int | None = None
     height: int | None = None
     estimated_tokens: int = 0
-
-
-def canonical_mime(mime_type: str) -> str:
-    """`audio/x-wav` -> `audio/wav`: one name per type, the one the API uses."""
-    base = mime_type.split(";", 1)[0].strip().lower()
-    return _ALIASES.get(base, base)
-
-
-def kind_of(mime_type: str) -> MediaKind | None:
-    for kind, types in (
-        ("image", IMAGE_TYPES), ("audio", AUDIO_TYPES), ("video", VIDEO_TYPES), ("pdf", PDF_TYPES),
-        ("text", TEXT_TYPES),
-    ):  # fmt: skip
-        if mime_type in types:
-            return kind  # type: ignore[return-value]
-    return None
 
 
 def resolve_media(ref: MediaRef, media_dir: Path | None) -> Path:
@@ -169,72 +115,6 @@ def resolve_media(ref: MediaRef, media_dir: Path | None) -> Path:
     return target
 
 
-def detect_mime(path: Path, *, supported: frozenset[str] = ALL_TYPES) -> str | None:
-    """The canonical MIME type of the file's content, or None when the content matches no known type.
-
-    Only matches backed by the content count; the extension reorders equally good matches. Among them the
-    first that is `supported` wins, else the first at all (so the caller can name what the file is).
-    """
-    try:
-        matches = puremagic.magic_file(path)
-    except (puremagic.PureError, ValueError):  # ValueError: an empty file
-        matches = []
-    found: list[str] = []
-    for match in matches:
-        if not match.byte_match:
-            continue  # a guess from the extension alone
-        mime = (
-            canonical_mime(match.mime_type)
-            if match.mime_type
-            else _BY_EXTENSION.get(match.extension, "")
-        )
-        if mime and mime not in found:
-            found.append(mime)
-    for mime in found:
-        if mime in supported:
-            return mime
-    if found and not found[0].startswith("text/"):
-        return found[0]
-    if _looks_like_text(path):
-        return _TEXT_EXTENSIONS.get(
-            path.suffix.lower(), found[0] if found else "text/plain"
-        )
-    return found[0] if found else None
-
-
-def _looks_like_text(path: Path) -> bool:
-    """UTF-8 (or ASCII) without NUL bytes in the first 64 KiB."""
-    with path.open("rb") as handle:
-        head = handle.read(65_536)
-    if not head or b"\0" in head:
-        return False
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _compatible(declared: str, detected: str, path: Path) -> bool:
-    if declared == detected:
-        return True
-    if kind_of(detected) == "text" and (
-        kind_of(declared) == "text" or declared.startswith("text/")
-    ):
-        # Text has no magic number: trust the row about csv vs plain (an unsupported subtype such as
-        # text/markdown is sent as the detected one).
-        return True
-    # A file can match several types (a 3GP is also an MP4): any match backed by the content will do.
-    try:
-        matches = puremagic.magic_file(path)
-    except (puremagic.PureError, ValueError):
-        return False
-    return any(
-        match.byte_match and canonical_mime(match.mime_type) == declared
-        for match in matches
-    )
-
-
 def probe_media(
     path: Path,
     declared_mime: str | None,
@@ -257,7 +137,7 @@ def probe_media(
         )
     if declared_mime is not None:
         declared = canonical_mime(declared_mime)
-        if not _compatible(declared, detected, path):
+        if not agrees(declared, detected, path):
             raise RowInvalid(
                 f"media {name!r}: the row says {declared_mime}, but the content is {detected}; "
                 "fix or remove the row's mime_type"

@@ -26,7 +26,14 @@ from typing import Protocol
 
 import anyio
 
-from pipeline.errors import AttemptError, ReplyInvalid, RowInvalid, ServerError
+from pipeline.errors import (
+    AttemptError,
+    CredentialsError,
+    ReplyInvalid,
+    RequestRejected,
+    RowInvalid,
+    ServerError,
+)
 from pipeline.media_probe import MediaFile
 from pipeline.records import FileSlice, HttpRequest, HttpResponse, Part, UploadedFile
 
@@ -211,7 +218,12 @@ class Uploads:
         known = self._store.get_upload(media.sha256)
         if known is not None and not _expiring(known) and known.state != "FAILED":
             self._used[media.sha256] = known.name
-            return await self._until_active(media, known)
+            try:
+                return await self._until_active(media, known)
+            except (RequestRejected, CredentialsError) as exc:
+                # A file still PROCESSING in an earlier run that the server no longer has (403/404).
+                if not self.forget_named(str(exc)):
+                    raise
         return await self._until_active(media, await self._upload(media))
 
     async def _upload(self, media: MediaFile) -> UploadedFile:

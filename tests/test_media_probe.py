@@ -11,14 +11,8 @@ import pytest
 
 from pipeline.errors import RowInvalid
 from pipeline.media_limits import OPENAI_TYPES
-from pipeline.media_probe import (
-    MediaFile,
-    canonical_mime,
-    detect_mime,
-    estimate_tokens,
-    probe_media,
-    resolve_media,
-)
+from pipeline.media_mime import canonical_mime, detect_mime
+from pipeline.media_probe import MediaFile, estimate_tokens, probe_media, resolve_media
 from pipeline.records import MediaRef
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data" / "media"

@@ -62,6 +62,18 @@ class FakeFilesApi:
         if request.url in self._sessions:
             return self._chunk(self._sessions[request.url], headers, request.body)
         file_id = request.url.rsplit("/", 1)[-1]
+        if request.method == "GET" and file_id not in self.files:
+            message = f"You do not have permission to access the File {file_id} or it may not exist."
+            return _json(
+                403,
+                {
+                    "error": {
+                        "code": 403,
+                        "status": "PERMISSION_DENIED",
+                        "message": message,
+                    }
+                },
+            )
         if request.method == "GET":
             self.gets += 1
             doc = self.files[file_id]
@@ -338,6 +350,23 @@ async def test_a_processing_file_in_the_store_is_polled_not_uploaded_again(
     api.files[next(iter(api.files))]["polls_left"] = 0
     await uploads(api, store).file_part(media)
     assert api.started == 1
+
+
+async def test_a_processing_file_the_server_lost_is_uploaded_again(
+    tmp_path: Path,
+) -> None:
+    media = media_file(tmp_path)
+    store = DictStore()
+    api = FakeFilesApi(polls=50)
+    with pytest.raises(ServerError):
+        await uploads(api, store, max_wait_s=0.0).file_part(media)
+    api.files.clear()  # the server forgot it (e.g. a run resumed after 48 h)
+    api.polls = 0
+
+    part = await uploads(api, store).file_part(media)
+
+    assert api.started == 2 and part.file_uri == f"{BASE}/v1beta/files/file1-2"
+    assert store.uploads[media.sha256].state == "ACTIVE"
 
 
 async def test_a_file_the_service_cannot_process_makes_the_row_invalid(

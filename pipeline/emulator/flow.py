@@ -93,7 +93,8 @@ def base_latency(config: EmulatorConfig, digest: bytes) -> float:
     median = config.latency_ms / 1000.0
     if config.latency_p99_ms is None or median <= 0:
         return median
-    u = (int.from_bytes(digest[8:16], "big") + 0.5) / 2**64
+    mixed = hashlib.blake2b(digest, digest_size=8, key=config.seed.to_bytes(8, "big", signed=True)).digest()
+    u = (int.from_bytes(mixed, "big") + 0.5) / 2**64
     sigma = max(0.0, math.log(config.latency_p99_ms / config.latency_ms)) / 2.3263478740408408
     return median * math.exp(sigma * _NORMAL.inv_cdf(u))
 
