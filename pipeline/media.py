@@ -6,6 +6,9 @@ The engine calls one function per row, from its `prepare` hook::
     parts, tokens = await build_media_parts(row, context)               # per row
     prompt = build_prompt(row, spec, parts, media_tokens=tokens)
     ...
+    # a 403/404 on generateContent naming a file: the server lost it; forget it and retry the row
+    if context.uploads and context.uploads.forget_named(error_message): retry
+    ...
     if spec.media.delete_uploads and context.uploads: await context.uploads.delete_all()
 
 A file goes inline (its bytes in the request, base64) while the whole request stays under the provider's

@@ -23,6 +23,9 @@ _WORDS = (
     "analysis would confirm this trend while costs remain stable over time given current assumptions about "
     "demand supply quality and growth in each region"
 ).split()
+# One long deterministic filler, cut per reply: far cheaper than drawing words one by one.
+_FILLER = " ".join(random.Random(0).choices(_WORDS, k=4000))
+_FILLER_STARTS = [0] + [i + 1 for i, c in enumerate(_FILLER[: len(_FILLER) // 2]) if c == " "]
 _THOUGHT_RANGES = {"MINIMAL": (0, 0), "LOW": (100, 300), "MEDIUM": (400, 1000), "HIGH": (1000, 3000)}
 
 
@@ -121,9 +124,9 @@ def _text(req: GenRequest, rng: random.Random, decision: Decision) -> str:
         if req.enum_mode:
             return str(value)
         return json.dumps(value, ensure_ascii=False)
-    words = rng.randint(20, 200) * 5 // 8  # ~6.4 characters a word with its space: 20-200 tokens
-    filler = " ".join(rng.choices(_WORDS, k=max(1, words)))
-    return f'Reply to "{_excerpt(req.last_user_text, 60)}": {filler}.'
+    start = _FILLER_STARTS[rng.randrange(len(_FILLER_STARTS))]
+    end = _FILLER.find(" ", start + rng.randint(20, 200) * 4)  # 20-200 tokens of filler
+    return f'Reply to "{_excerpt(req.last_user_text, 60)}": {_FILLER[start:end]}.'
 
 
 def _function_call(req: GenRequest, rng: random.Random) -> dict[str, Any] | None:
