@@ -48,7 +48,9 @@ class _Conn(asyncio.Protocol):
     it cannot saturate the server; this one can (use --client aiohttp to compare).
     """
 
-    def __init__(self, host: str, path: str, deadline: float, done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, host: str, path: str, deadline: float, done: asyncio.Future[None]
+    ) -> None:
         self.head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nx-goog-api-key: bench\r\nContent-Type: application/json\r\n"
         self.deadline, self.done = deadline, done
         self.buffer = b""
@@ -63,10 +65,15 @@ class _Conn(asyncio.Protocol):
 
     def _send(self) -> None:
         self.counter += 1
-        body = b'{"contents":[{"role":"user","parts":[{"text":"Summarise row %d of %d in one line"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"low"}}}' % (self.counter, id(self))
+        body = (
+            b'{"contents":[{"role":"user","parts":[{"text":"Summarise row %d of %d in one line"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"low"}}}'
+            % (self.counter, id(self))
+        )
         self.started = time.perf_counter()
         assert self.transport is not None
-        self.transport.write(self.head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.transport.write(
+            self.head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -96,14 +103,22 @@ class _Conn(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def drive_raw(base_url: str, seconds: float, connections: int) -> tuple[int, int, list[float]]:
+async def drive_raw(
+    base_url: str, seconds: float, connections: int
+) -> tuple[int, int, list[float]]:
     loop = asyncio.get_running_loop()
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
     deadline = time.perf_counter() + seconds
     conns: list[_Conn] = []
     for _ in range(connections):
         done: asyncio.Future[None] = loop.create_future()
-        _, conn = await loop.create_connection(lambda d=done: _Conn(f"{host}:{port}", f"/v1beta/models/{MODEL}:generateContent", deadline, d), host, int(port))
+        _, conn = await loop.create_connection(
+            lambda d=done: _Conn(
+                f"{host}:{port}", f"/v1beta/models/{MODEL}:generateContent", deadline, d
+            ),
+            host,
+            int(port),
+        )
         conns.append(conn)
     await asyncio.gather(*(c.done for c in conns))
     for c in conns:
@@ -113,7 +128,9 @@ async def drive_raw(base_url: str, seconds: float, connections: int) -> tuple[in
     return len(latencies), sum(c.errors for c in conns), latencies
 
 
-async def drive(base_url: str, seconds: float, connections: int) -> tuple[int, int, list[float]]:
+async def drive(
+    base_url: str, seconds: float, connections: int
+) -> tuple[int, int, list[float]]:
     url = f"{base_url}/v1beta/models/{MODEL}:generateContent"
     headers = {"x-goog-api-key": "bench", "Content-Type": "application/json"}
     latencies: list[float] = []
@@ -125,7 +142,10 @@ async def drive(base_url: str, seconds: float, connections: int) -> tuple[int, i
         nonlocal errors, counter
         while time.perf_counter() < deadline:
             counter += 1
-            body = b'{"contents":[{"role":"user","parts":[{"text":"Summarise row %d in one line"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"low"}}}' % counter
+            body = (
+                b'{"contents":[{"role":"user","parts":[{"text":"Summarise row %d in one line"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"low"}}}'
+                % counter
+            )
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as resp:
                 await resp.read()
@@ -147,16 +167,27 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--profile", default="", help="write a cProfile of the server to this file")
-    parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw", help="load generator (default: raw asyncio)")
+    parser.add_argument(
+        "--profile", default="", help="write a cProfile of the server to this file"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="load generator (default: raw asyncio)",
+    )
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     server_core, client_core = cores[0], cores[-1]
     code = SERVER.format(core=server_core, profile=args.profile)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip()
@@ -167,7 +198,9 @@ def main() -> None:
         cpu_before = _cpu_seconds(proc.pid)
         client_before = time.process_time()
         started = time.perf_counter()
-        count, errors, latencies = asyncio.run(run(base_url, args.seconds, args.connections))
+        count, errors, latencies = asyncio.run(
+            run(base_url, args.seconds, args.connections)
+        )
         elapsed = time.perf_counter() - started
         server_cpu = (_cpu_seconds(proc.pid) - cpu_before) / elapsed
         client_cpu = (time.process_time() - client_before) / elapsed
@@ -179,9 +212,15 @@ def main() -> None:
     latencies.sort()
     p50 = latencies[len(latencies) // 2] * 1000
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    print(f"server core {server_core}, client core {client_core} ({args.client}), {args.connections} connections, {elapsed:.1f} s")
-    print(f"server busy {server_cpu:.0%} of its core, client {client_cpu:.0%} of its own; capacity about {count / elapsed / max(server_cpu, 1e-9):,.0f} requests/s")
-    print(f"{count} requests, {errors} errors: {count / elapsed:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"server core {server_core}, client core {client_core} ({args.client}), {args.connections} connections, {elapsed:.1f} s"
+    )
+    print(
+        f"server busy {server_cpu:.0%} of its core, client {client_cpu:.0%} of its own; capacity about {count / elapsed / max(server_cpu, 1e-9):,.0f} requests/s"
+    )
+    print(
+        f"{count} requests, {errors} errors: {count / elapsed:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def run_command(
     grace_s: float,
 ) -> None:
     """Run JOB (or resume it when the run directory already holds it)."""
-    console = Console(stderr=True, quiet=False)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         spec = load_spec(job)
     except SpecError as exc:
@@ -176,13 +176,44 @@ def run_command(
     sys.exit(code)
 
 
+@cli.command(name="estimate")
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--count-tokens",
+    is_flag=True,
+    help="Ask the provider's countTokens for exact input counts (sends requests).",
+)
+@click.option(
+    "--emulator", is_flag=True, help="With --count-tokens: ask the local emulator."
+)
+def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
+    """Check JOB's spec, rows and media and estimate tokens and cost; sends nothing by default."""
+    from pipeline.estimate import estimate_job, render_estimate
+
+    console = Console(stderr=True, soft_wrap=True)
+    with ExitStack() as stack:
+        base_url = None
+        if emulator and count_tokens:
+            from pipeline.emulator import EmulatorConfig, EmulatorThread
+
+            server = stack.enter_context(EmulatorThread(EmulatorConfig(port=0)))
+            base_url = server.base_url
+        try:
+            spec = load_spec(job)
+            estimate = estimate_job(spec, count_tokens=count_tokens, base_url=base_url)
+        except PipelineError as exc:
+            _fail(console, exc)
+            return
+    click.echo(render_estimate(estimate))
+
+
 @cli.command(name="status")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 def status_command(run_dir: Path) -> None:
     """What the run directory RUN_DIR holds: rows by status, tokens, cost."""
     from pipeline.summary import read_status, render_status
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         status = read_status(run_dir)
     except PipelineError as exc:

@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -38,6 +39,7 @@ from pipeline.errors import (
 )
 from pipeline.journal import Journal
 from pipeline.limits import Limits
+from pipeline.media import build_media_parts, media_context
 from pipeline.pricing import Price, price_for
 from pipeline.progress import RunStats
 from pipeline.prompt import build_prompt
@@ -325,8 +327,16 @@ async def run_job(
             sent_today=_sent_today(journal),
         )
 
+        media = media_context(spec, provider, active_transport.send, journal)
+
         async def prepare(row: Row) -> Prompt:
-            return build_prompt(row, spec)
+            if not row.media:
+                return build_prompt(row, spec)
+            parts, tokens = await build_media_parts(row, media)
+            return build_prompt(row, spec, parts, media_tokens=tokens)
+
+        def forget_files(message: str) -> bool:
+            return bool(media.uploads and media.uploads.forget_named(message))
 
         runner = RowRunner(
             provider=provider,
@@ -342,15 +352,18 @@ async def run_job(
             timeout_s=spec.limits.request_timeout_s,
             max_output_tokens=info.output_token_limit if info else DEFAULT_OUTPUT_LIMIT,
             image_output=bool(info and info.image_output),
+            forget_files=forget_files,
         )
         run = _Run(spec, options, journal, runner, credentials)
         run.fingerprint = fingerprint
-        if own_transport:
-            assert isinstance(active_transport, AiohttpTransport)
-            async with active_transport:
-                await _drive(run, options, stats)
-        else:
+        async with AsyncExitStack() as stack:
+            if isinstance(active_transport, AiohttpTransport) and own_transport:
+                await stack.enter_async_context(active_transport)
             await _drive(run, options, stats)
+            if spec.media.delete_uploads and media.uploads is not None:
+                # [media] delete_uploads: they would expire in 48 h anyway, but some users must not leave them.
+                with anyio.CancelScope(shield=True):
+                    await media.uploads.delete_all()
         run._save_daily()
         if run.fatal is not None:
             await _write_outputs(run, stats, wall_start, None)

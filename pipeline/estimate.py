@@ -28,7 +28,13 @@ from pipeline.engine import pricing_override
 from pipeline.errors import PipelineError, RowInvalid
 from pipeline.estimate_count import Counter, open_counter
 from pipeline.estimate_render import method_note, price_note, render
-from pipeline.estimate_rows import MODALITIES, RowPlan, plan_row, with_media
+from pipeline.estimate_rows import (
+    MODALITIES,
+    RowPlan,
+    plan_row,
+    plan_text_row,
+    with_media,
+)
 from pipeline.media import MediaContext, MediaPlanner, media_limits
 from pipeline.pricing import Price, cost_usd, price_for
 from pipeline.records import InvalidRow, Row, Usage
@@ -170,7 +176,7 @@ async def _estimate(
         send, receive = anyio.create_memory_object_stream[Row](max(64, workers * 4))
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(_produce, spec, tally, send)
+                group.start_soon(_produce, spec, tally, counter, send)
                 for _ in range(workers):
                     group.start_soon(
                         _work, spec, context, counter, tally, receive.clone()
@@ -197,7 +203,10 @@ async def _estimate(
         cost_low_usd=None if price is None else tally.cost_low,
         cost_high_usd=None if price is None else tally.cost_high,
         price_note=price_note(
-            spec.provider.model, price, overridden=override is not None
+            spec.provider.model,
+            price,
+            overridden=override is not None,
+            budget=spec.limits.budget_usd is not None,
         ),
         method_note=" ".join(
             (method_note(tally.tokens, tally.image_rows), *counter.notes())
@@ -229,14 +238,19 @@ def _next_batch(rows: Iterator[Row | InvalidRow]) -> list[Row | InvalidRow]:
 
 
 async def _produce(
-    spec: JobSpec, tally: _Tally, send: MemoryObjectSendStream[Row]
+    spec: JobSpec, tally: _Tally, counter: Counter, send: MemoryObjectSendStream[Row]
 ) -> None:
+    """Read rows in a worker thread; rows with nothing to probe or count are tallied here, the rest go
+    to the workers (a hop through the queue costs more than planning a text row)."""
     rows = iter_rows(spec)
     async with send:
         while batch := await anyio.to_thread.run_sync(_next_batch, rows):
             for item in batch:
                 if isinstance(item, InvalidRow):
                     tally.add_invalid(item.line, item.id, item.reason)
+                elif not item.media and not counter.active:
+                    plan = plan_text_row(item, spec)
+                    tally.add_row(plan, plan.input_tokens)
                 else:
                     await send.send(item)
 

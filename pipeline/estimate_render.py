@@ -47,12 +47,15 @@ def method_note(tokens: Mapping[str, int], image_rows: int) -> str:
     )
 
 
-def price_note(model: str, price: Price | None, *, overridden: bool) -> str:
+def price_note(
+    model: str, price: Price | None, *, overridden: bool, budget: bool = False
+) -> str:
     """Which prices the costs use, and their date; or why there is no cost."""
     if price is None:
+        refused = " (a run refuses budget_usd until it does)" if budget else ""
         return (
             f"no price is known for model {model!r}, so no cost is estimated; add a [pricing] table with "
-            "input_per_million and output_per_million to the job spec"
+            f"input_per_million and output_per_million to the job spec{refused}"
         )
     table = f"the built-in price table as of {PRICES_AS_OF}"
     if not overridden:

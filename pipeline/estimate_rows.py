@@ -28,7 +28,7 @@ from pipeline.prompt import build_prompt, estimate_text_tokens
 from pipeline.records import Part, Prompt, Row, Usage
 from pipeline.spec import JobSpec
 
-__all__ = ("MODALITIES", "RowPlan", "plan_row", "with_media")
+__all__ = ("MODALITIES", "RowPlan", "plan_row", "plan_text_row", "with_media")
 
 MODALITIES = ("text", "image", "audio", "video", "document")
 TYPICAL_TEXT_TOKENS = 100
@@ -81,6 +81,17 @@ async def plan_row(row: Row, spec: JobSpec, context: MediaContext) -> RowPlan:
             files, media_resolution=resolution, text_bytes=len(row.prompt.encode())
         )
         uploads = "upload" in placements
+    return plan_text_row(row, spec, files, uploads=uploads)
+
+
+def plan_text_row(
+    row: Row,
+    spec: JobSpec,
+    files: tuple[MediaFile, ...] = (),
+    *,
+    uploads: bool = False,
+) -> RowPlan:
+    """The plan of a row whose media (if any) are already probed and checked; no I/O."""
     media_tokens = sum(media.estimated_tokens for media in files)
     prompt = build_prompt(row, spec, media_tokens=media_tokens)
     low, high, images = _output_range(spec.provider.model, prompt)

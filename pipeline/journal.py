@@ -237,9 +237,8 @@ class Journal(JournalReader):
         width = _ROWS_PER_STATEMENT
         try:
             with sql_errors(self.path, "write the journal"):
-                if (
-                    len(rows) <= width
-                ):  # one statement is one transaction: no BEGIN/COMMIT round trips
+                # one statement is one transaction: no BEGIN/COMMIT round trips
+                if len(rows) <= width:
                     conn.execute(
                         _insert_sql(len(rows)), [v for row in rows for v in row]
                     )

@@ -53,9 +53,8 @@ class MemoryJournal:
             )
         self._outcomes[outcome.id] = outcome
         self._spent += outcome.cost_usd or 0.0
-        await (
-            anyio.lowlevel.checkpoint()
-        )  # a scheduling point, as the durable journal has
+        # a scheduling point, as the durable journal has
+        await anyio.lowlevel.checkpoint()
 
     def final_ids(self, *, retry_failed: bool = False) -> set[str]:
         statuses = ("ok", "blocked") if retry_failed else ("ok", "blocked", "failed")
@@ -96,9 +95,8 @@ class MemoryJournal:
         return self._spent
 
     def save_meta(self, key: str, value: object) -> None:
-        self._meta[key] = json.dumps(
-            value
-        )  # stored as JSON, so loads return what the durable journal returns
+        # stored as JSON, so loads return what the durable journal returns
+        self._meta[key] = json.dumps(value)
 
     def load_meta(self, key: str) -> object | None:
         return json.loads(self._meta[key]) if key in self._meta else None

@@ -80,9 +80,8 @@ _ARROW_KIND: dict[Kind, pa.DataType] = {
     "bool": pa.bool_(),
 }
 _CHUNK_ROWS = 4096  # outcomes held as Python objects before they become Arrow arrays
-_MAX_GROUP_BYTES = (
-    64 * 1024 * 1024
-)  # a row group ends at row_group_size rows or this many bytes
+# a row group ends at row_group_size rows or this many bytes, whichever comes first
+_MAX_GROUP_BYTES = 64 * 1024 * 1024
 
 
 def results_schema(keep: Mapping[str, Kind]) -> pa.Schema:
@@ -188,9 +187,8 @@ class _Parts:
     def close(self) -> int:
         self._convert_pending()
         self._write_group()
-        if (
-            not self.written
-        ):  # no outcome at all: one empty part, so readers still see the schema
+        if not self.written:
+            # no outcome at all: one empty part, so readers still see the schema
             self._open_part()
         self._close_part()
         final = self._current_kinds()
@@ -235,9 +233,8 @@ class _Parts:
             [_cast_batch(batch, old, kinds) for batch, old in self.chunks]
         )
         assert self.writer is not None
-        self.writer.write_table(
-            table, row_group_size=table.num_rows
-        )  # one row group per call
+        # one row group per call
+        self.writer.write_table(table, row_group_size=table.num_rows)
         self.part_rows += table.num_rows
         self.rows += table.num_rows
         self.chunks = []
@@ -261,13 +258,26 @@ class _Parts:
 
 
 def _to_batch(outcomes: list[Outcome], kinds: Mapping[str, Kind]) -> pa.RecordBatch:
-    arrays = [
-        pa.array([get(o) for o in outcomes], type=type_) for _, type_, get in _COLUMNS
-    ]
+    arrays = [_array([get(o) for o in outcomes], type_) for _, type_, get in _COLUMNS]
     for name, kind in kinds.items():
         values = [kept_types.convert(kind, o.kept.get(name)) for o in outcomes]
-        arrays.append(pa.array(values, type=_ARROW_KIND[kind]))
+        arrays.append(_array(values, _ARROW_KIND[kind]))
     return pa.RecordBatch.from_arrays(arrays, schema=results_schema(kinds))
+
+
+def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=type_)
+    except UnicodeEncodeError:
+        # A lone surrogate (a reply's JSON can carry one) is not UTF-8, which Parquet strings must be: it
+        # becomes U+FFFD here; the journal keeps the exact text.
+        return pa.array(
+            [_valid_utf8(v) if isinstance(v, str) else v for v in values], type=type_
+        )
+
+
+def _valid_utf8(text: str) -> str:
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _cast_batch(
@@ -284,13 +294,11 @@ def _cast_batch(
 
 
 def _widen_array(array: pa.Array, kind: Kind) -> pa.Array:
-    if (
-        array.null_count == len(array) or kind != "string"
-    ):  # all null, or int64 -> float64
+    # all null, or int64 -> float64: a cast; a number or bool -> string: its JSON text
+    if array.null_count == len(array) or kind != "string":
         return pc.cast(array, _ARROW_KIND[kind], safe=False)
-    return pa.array(
-        [kept_types.as_string(value) for value in array.to_pylist()], type=pa.string()
-    )
+    values = [kept_types.as_string(value) for value in array.to_pylist()]
+    return pa.array(values, type=pa.string())
 
 
 def _rewrite_part(

@@ -200,7 +200,16 @@ def render_status(status: Mapping[str, object]) -> str:
         lines.append(
             ("budget", f"${budget['limit_usd']:,.2f}: ${budget['left_usd']:,.4f} left")
         )
-    if status.get("requests_sent"):
-        lines.append(("requests", f"{status['requests_sent']:,} sent"))
+    # `requests_sent` is counted by the engine at the end of each session (a killed session's are missing);
+    # the attempts behind the rows in the output come from the journal, so they survive any crash.
+    sent = status.get("requests_sent") or 0
+    attempts = status.get("attempts") or 0
+    if sent or attempts:
+        lines.append(
+            (
+                "requests",
+                f"{sent:,} sent; the rows in the output took {attempts:,} attempts",
+            )
+        )
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 
 from pipeline.budget import Budget
-from pipeline.errors import AttemptError, RateLimited, RowInvalid
+from pipeline.errors import AttemptError, RateLimited, RequestRejected, RowInvalid
 from pipeline.limits import Limits
 from pipeline.pricing import Price, cost_usd, worst_case_usd
 from pipeline.progress import RunStats
@@ -49,18 +49,30 @@ class RowRunner:
     timeout_s: float
     max_output_tokens: int
     image_output: bool
+    forget_files: Callable[[str], bool] = lambda message: False
 
     async def run(self, row: Row) -> Outcome:
         started_at = datetime.now(UTC)
         kept = {name: row.fields.get(name) for name in self.keep_fields}
         try:
-            prompt = await self.prepare(row)
+            prompt = await self._prepare(row)
         except RowInvalid as exc:
             return Outcome(
                 id=row.id,
                 status="invalid",
                 error_code="INVALID_ROW",
                 error_message=f"line {row.line}: {exc.reason}",
+                started_at=started_at,
+                finished_at=datetime.now(UTC),
+                line=row.line,
+                kept=kept,
+            )
+        except AttemptError as exc:  # an upload that kept failing
+            return Outcome(
+                id=row.id,
+                status="failed",
+                error_code=exc.code,
+                error_message=f"preparing the row's media: {exc}",
                 started_at=started_at,
                 finished_at=datetime.now(UTC),
                 line=row.line,
@@ -103,6 +115,17 @@ class RowRunner:
                     self.limits.rate.on_rate_limited(exc.retry_after)
                     self.stats.rate_limited = self.limits.rate.rate_limited
                 decision = self.policy.decide(exc, attempts)
+                if (
+                    not decision.retry
+                    and isinstance(exc, RequestRejected)
+                    and attempts < self.policy.max_attempts
+                    and self.forget_files(str(exc))
+                ):
+                    # A file the row uses expired or was deleted: upload it again and retry.
+                    self.budget.settle(held, billed)
+                    held = 0.0
+                    prompt = await self._prepare(row)
+                    continue
                 if not decision.retry:
                     return Outcome(
                         id=row.id,
@@ -187,6 +210,20 @@ class RowRunner:
             line=row.line,
             kept=kept,
         )
+
+    async def _prepare(self, row: Row) -> Prompt:
+        """Build the row's prompt; media uploads that fail for a passing reason are retried."""
+        tries = 0
+        while True:
+            try:
+                return await self.prepare(row)
+            except AttemptError as exc:
+                tries += 1
+                decision = self.policy.decide(exc, tries)
+                if not decision.retry:
+                    raise
+                self.stats.retries_by_cause[f"upload:{exc.code}"] += 1
+                await anyio.sleep(decision.delay_s)
 
     def _cost(self, paid_cost: float) -> float | None:
         return None if self.price is None else paid_cost

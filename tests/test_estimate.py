@@ -220,6 +220,7 @@ def test_unknown_model_has_no_cost_and_says_why(make_job: JobWriter) -> None:
             "model": "acme-llm-9",
             "base_url": "http://127.0.0.1:9/v1",
         },
+        limits={"budget_usd": 1.0},
     )
 
     estimate = _estimate(spec)
@@ -227,6 +228,8 @@ def test_unknown_model_has_no_cost_and_says_why(make_job: JobWriter) -> None:
     assert estimate.cost_low_usd is None and estimate.cost_high_usd is None
     assert "no price is known for model 'acme-llm-9'" in estimate.price_note
     assert "[pricing]" in estimate.price_note
+    assert "refuses budget_usd" in estimate.price_note
+    assert estimate.output_tokens_high == 65_536  # still counted: only the price is missing
     assert "cost           unknown" in render_estimate(estimate)
 
 

@@ -87,8 +87,12 @@ async def test_every_field_round_trips_exactly(tmp_path: Path, durable: bool) ->
             error_message="quota",
             images=(),
         ),
-        full_outcome("lone-surrogate", text="bad \ud800 half", line=None),  # from a JSON reply's escapes
-        full_outcome("id-\udc80", kept={"k\ud800": "v\udfff"}, error_message="\ud83d", json="[]"),
+        full_outcome(
+            "lone-surrogate", text="bad \ud800 half", line=None
+        ),  # from a JSON reply's escapes
+        full_outcome(
+            "id-\udc80", kept={"k\ud800": "v\udfff"}, error_message="\ud83d", json="[]"
+        ),
     ]
     journal = open_journal(tmp_path, durable=durable)
     async with journal:

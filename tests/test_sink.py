@@ -96,6 +96,15 @@ def test_every_column_round_trips(tmp_path: Path) -> None:
     )
 
 
+def test_text_that_is_not_unicode_is_written_with_a_replacement_character(
+    tmp_path: Path,
+) -> None:
+    lone = outcome("a", text="bad \ud800 \U0001f600", kept={"k": "\udfff"})
+    write_results(tmp_path, [lone], keep_fields=["k"])
+    read_back = read_results(tmp_path).select(["text", "k"]).to_pylist()
+    assert read_back == [{"text": "bad \ufffd \U0001f600", "k": "\ufffd"}]
+
+
 def test_the_contract_columns_in_order() -> None:
     assert RESULTS_SCHEMA.names == [
         "id", "status", "text", "json", "images", "function_calls", "finish_reason", "model_version",

@@ -10,4 +10,10 @@ from .app import create_app
 from .config import EmulatorConfig
 from .server import EmulatorServer, EmulatorThread, serve_forever
 
-__all__ = ("EmulatorConfig", "EmulatorServer", "EmulatorThread", "create_app", "serve_forever")
+__all__ = (
+    "EmulatorConfig",
+    "EmulatorServer",
+    "EmulatorThread",
+    "create_app",
+    "serve_forever",
+)

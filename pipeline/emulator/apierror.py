@@ -81,7 +81,11 @@ class ApiError(Exception):
         self.openai_code = openai_code
 
     def google_body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "status": self.status,
+        }
         if self.details:
             error["details"] = self.details
         return {"error": error}
@@ -102,13 +106,20 @@ def invalid(message: str, field: str | None = None) -> ApiError:
     """400 INVALID_ARGUMENT, with a BadRequest field violation when the field is known."""
     details = None
     if field is not None:
-        details = [{"@type": BAD_REQUEST, "fieldViolations": [{"field": field, "description": message}]}]
+        details = [
+            {
+                "@type": BAD_REQUEST,
+                "fieldViolations": [{"field": field, "description": message}],
+            }
+        ]
     return ApiError(400, message, details=details, param=field)
 
 
 def unknown_field(name: str, where: str) -> ApiError:
     at = f" at '{where}'" if where else ""
-    message = f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    message = (
+        f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    )
     return invalid(message, where or name)
 
 
@@ -141,7 +152,11 @@ def bad_key() -> ApiError:
                 "domain": "googleapis.com",
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             },
-            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": message,
+            },
         ],
     )
 
@@ -156,7 +171,9 @@ def unauthenticated(message: str | None = None) -> ApiError:
     )
 
 
-def model_not_found(name: str, method: str = "generateContent", version: str = "v1beta") -> ApiError:
+def model_not_found(
+    name: str, method: str = "generateContent", version: str = "v1beta"
+) -> ApiError:
     return ApiError(
         404,
         f"models/{name} is not found for API version {version}, or is not supported for {method}. "

@@ -16,12 +16,25 @@ from .flow import Door, State, error_response
 from .jsonio import dumps
 
 STATE: web.AppKey[State] = web.AppKey("emulator_state", State)
-CLIENT_MAX_SIZE = 1 << 31  # request size is checked by the handlers (100 MB for generate, streaming for uploads)
+CLIENT_MAX_SIZE = (
+    1 << 31
+)  # request size is checked by the handlers (100 MB for generate, streaming for uploads)
 
-GEMINI_VERSIONS = ("v1beta", "v1", "v1alpha")  # the SDK (3.x) defaults to v1, the REST docs use v1beta
+GEMINI_VERSIONS = (
+    "v1beta",
+    "v1",
+    "v1alpha",
+)  # the SDK (3.x) defaults to v1, the REST docs use v1beta
 _ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
-_GEMINI = {(v, a): Door("gemini", f"POST /{v}/models/{{model}}:{a}") for v in GEMINI_VERSIONS for a in _ACTIONS}
-_VERTEX = {action: Door("vertex", f"POST vertex:{action}") for action in ("generateContent", "streamGenerateContent", "countTokens")}
+_GEMINI = {
+    (v, a): Door("gemini", f"POST /{v}/models/{{model}}:{a}")
+    for v in GEMINI_VERSIONS
+    for a in _ACTIONS
+}
+_VERTEX = {
+    action: Door("vertex", f"POST vertex:{action}")
+    for action in ("generateContent", "streamGenerateContent", "countTokens")
+}
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
@@ -31,20 +44,46 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app[STATE] = state
     r = app.router
     for v in GEMINI_VERSIONS:
-        r.add_post(f"/{v}/models/{{name}}", partial(_gemini_action, state=state, version=v))
-        if v != "v1":  # GET /v1/models is shared with the OpenAI-compatible list, see _v1_models
+        r.add_post(
+            f"/{v}/models/{{name}}", partial(_gemini_action, state=state, version=v)
+        )
+        if (
+            v != "v1"
+        ):  # GET /v1/models is shared with the OpenAI-compatible list, see _v1_models
             r.add_get(f"/{v}/models", partial(gemini.list_models, state=state))
         r.add_get(f"/{v}/models/{{model}}", partial(gemini.get_model, state=state))
         r.add_post(f"/upload/{v}/files", partial(files_routes.upload, state=state))
         r.add_get(f"/{v}/files", partial(files_routes.list_files, state=state))
         r.add_get(f"/{v}/files/{{id}}", partial(files_routes.get_file, state=state))
-        r.add_delete(f"/{v}/files/{{id}}", partial(files_routes.delete_file, state=state))
+        r.add_delete(
+            f"/{v}/files/{{id}}", partial(files_routes.delete_file, state=state)
+        )
     for version in ("v1", "v1beta1"):
-        r.add_post(f"/{version}/projects/{{project}}/locations/{{location}}/publishers/google/models/{{name}}", partial(_vertex_action, state=state))
-        r.add_post(f"/{version}/publishers/google/models/{{name}}", partial(_vertex_action, state=state))
+        r.add_post(
+            f"/{version}/projects/{{project}}/locations/{{location}}/publishers/google/models/{{name}}",
+            partial(_vertex_action, state=state),
+        )
+        r.add_post(
+            f"/{version}/publishers/google/models/{{name}}",
+            partial(_vertex_action, state=state),
+        )
     for prefix, flavour in (("/v1", "openai"), ("/v1beta/openai", "google-openai")):
-        r.add_post(f"{prefix}/chat/completions", partial(openai_compat.chat, state=state, door=Door(flavour, f"POST {prefix}/chat/completions")))
-        r.add_post(f"{prefix}/images/generations", partial(openai_compat.images, state=state, door=Door(flavour, f"POST {prefix}/images/generations")))
+        r.add_post(
+            f"{prefix}/chat/completions",
+            partial(
+                openai_compat.chat,
+                state=state,
+                door=Door(flavour, f"POST {prefix}/chat/completions"),
+            ),
+        )
+        r.add_post(
+            f"{prefix}/images/generations",
+            partial(
+                openai_compat.images,
+                state=state,
+                door=Door(flavour, f"POST {prefix}/images/generations"),
+            ),
+        )
         door = Door(flavour, f"GET {prefix}/models")
         handler = _v1_models if prefix == "/v1" else openai_compat.list_models
         r.add_get(f"{prefix}/models", partial(handler, state=state, door=door))
@@ -61,15 +100,21 @@ async def _v1_models(request: web.Request, state: State, door: Door) -> web.Resp
     return await openai_compat.list_models(request, state, door)
 
 
-async def _gemini_action(request: web.Request, state: State, version: str) -> web.StreamResponse:
+async def _gemini_action(
+    request: web.Request, state: State, version: str
+) -> web.StreamResponse:
     name, _, action = request.match_info["name"].partition(":")
-    door = _GEMINI.get((version, action)) or Door("gemini", f"POST /{version}/models/{{model}}:other")
+    door = _GEMINI.get((version, action)) or Door(
+        "gemini", f"POST /{version}/models/{{model}}:other"
+    )
     try:
         key = gemini.gemini_key(request, state)
     except ApiError as err:
         state.ledger.record(door.route, str(err.code))
         return error_response(err, "gemini")
-    return await gemini.handle_model_action(request, state, door, key, name, action, version=version)
+    return await gemini.handle_model_action(
+        request, state, door, key, name, action, version=version
+    )
 
 
 async def _vertex_action(request: web.Request, state: State) -> web.StreamResponse:
@@ -82,11 +127,15 @@ async def _vertex_action(request: web.Request, state: State) -> web.StreamRespon
     except ApiError as err:
         state.ledger.record(door.route, str(err.code))
         return error_response(err, "vertex")
-    return await gemini.handle_model_action(request, state, door, key, name, action, vertex_path=path)
+    return await gemini.handle_model_action(
+        request, state, door, key, name, action, vertex_path=path
+    )
 
 
 async def _ledger(request: web.Request, state: State) -> web.Response:
-    return web.Response(body=dumps(state.ledger.to_json()), content_type="application/json")
+    return web.Response(
+        body=dumps(state.ledger.to_json()), content_type="application/json"
+    )
 
 
 async def _reset(request: web.Request, state: State) -> web.Response:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_FAULT_MIX: tuple[str, ...] = ("429", "500", "503", "504", "reset", "hang", "malformed", "truncated")
+DEFAULT_FAULT_MIX: tuple[str, ...] = (
+    "429",
+    "500",
+    "503",
+    "504",
+    "reset",
+    "hang",
+    "malformed",
+    "truncated",
+)
 
 
 @dataclass(frozen=True)
@@ -43,3 +52,34 @@ class EmulatorConfig:
     require_key: bool = True
     # Seconds the server waits for in-flight requests (e.g. hangs) when it stops.
     shutdown_timeout_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError(
+                f"fault_rate must be between 0 and 1, got {self.fault_rate}"
+            )
+        unknown = [kind for kind in self.fault_mix if kind not in DEFAULT_FAULT_MIX]
+        if unknown or not self.fault_mix:
+            raise ValueError(
+                f"fault_mix takes kinds from {', '.join(DEFAULT_FAULT_MIX)}; got {', '.join(unknown) or 'none'}"
+            )
+        for name in ("window_s", "day_window_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in (
+            "latency_ms",
+            "ms_per_output_token",
+            "hang_s",
+            "file_processing_s",
+            "fault_retry_s",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"{name} must not be negative, got {getattr(self, name)}"
+                )
+        for name in ("rpm", "tpm", "rpd"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value}")
+        if self.latency_p99_ms is not None and self.latency_p99_ms < self.latency_ms:
+            raise ValueError("latency_p99_ms must not be below latency_ms (the median)")

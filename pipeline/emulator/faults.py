@@ -29,11 +29,24 @@ import re
 from dataclasses import dataclass, field
 
 FAIL_CODES = frozenset({400, 408, 429, 500, 503, 504})
-BLOCK_REASONS = frozenset({"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"})
-FINISH_REASONS = frozenset(
-    {"SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "MALFORMED_FUNCTION_CALL"}
+BLOCK_REASONS = frozenset(
+    {"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"}
 )
-RANDOM_KINDS = frozenset({"429", "500", "503", "504", "reset", "hang", "malformed", "truncated"})
+FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "LANGUAGE",
+        "OTHER",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "MALFORMED_FUNCTION_CALL",
+    }
+)
+RANDOM_KINDS = frozenset(
+    {"429", "500", "503", "504", "reset", "hang", "malformed", "truncated"}
+)
 MARKER = "[[emu:"
 _BLOCK = re.compile(r"\[\[emu:([^\]]*)\]\]")
 _ITEM = re.compile(r"^([a-z_]+?)(?:x(\d+))?$")
@@ -116,24 +129,40 @@ def parse(text: str) -> Directives:
                 m = _ITEM.match(key)
                 if m is None or m.group(1) not in _FLAGS:
                     raise DirectiveError(f"unknown emulator directive {raw!r}")
-                items[m.group(1)] = Limited(True, int(m.group(2)) if m.group(2) else None)
+                items[m.group(1)] = Limited(
+                    True, int(m.group(2)) if m.group(2) else None
+                )
     return Directives(items, retry_s, retry_none)
 
 
-_FLAGS = frozenset({"reset", "malformed", "truncated", "max_tokens", "image_safety", "no_image", "json_invalid"})
+_FLAGS = frozenset(
+    {
+        "reset",
+        "malformed",
+        "truncated",
+        "max_tokens",
+        "image_safety",
+        "no_image",
+        "json_invalid",
+    }
+)
 
 
 def _valued(key: str, value: str, raw: str) -> Limited:
     if key in ("fail", "hang"):
         m = _TIMED.match(value)
         if m is None:
-            raise DirectiveError(f"bad emulator directive {raw!r}: expected {key}=NUMBER[xN]")
+            raise DirectiveError(
+                f"bad emulator directive {raw!r}: expected {key}=NUMBER[xN]"
+            )
         times = int(m.group(2)) if m.group(2) else None
         if key == "hang":
             return Limited(float(m.group(1)), times)
         code = int(float(m.group(1)))
         if code not in FAIL_CODES:
-            raise DirectiveError(f"bad emulator directive {raw!r}: status must be one of {sorted(FAIL_CODES)}")
+            raise DirectiveError(
+                f"bad emulator directive {raw!r}: status must be one of {sorted(FAIL_CODES)}"
+            )
         return Limited(code, times)
     if key == "latency":
         return Limited(_seconds(value, raw))
@@ -149,16 +178,22 @@ def _seconds(value: str, raw: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
-        raise DirectiveError(f"bad emulator directive {raw!r}: expected seconds such as 3s or 1.5") from None
+        raise DirectiveError(
+            f"bad emulator directive {raw!r}: expected seconds such as 3s or 1.5"
+        ) from None
     if seconds < 0:
-        raise DirectiveError(f"bad emulator directive {raw!r}: seconds must not be negative")
+        raise DirectiveError(
+            f"bad emulator directive {raw!r}: seconds must not be negative"
+        )
     return seconds
 
 
 def _reason(value: str, allowed: frozenset[str], raw: str) -> str:
     reason = value.upper()
     if reason not in allowed:
-        raise DirectiveError(f"bad emulator directive {raw!r}: reason must be one of {sorted(allowed)}")
+        raise DirectiveError(
+            f"bad emulator directive {raw!r}: reason must be one of {sorted(allowed)}"
+        )
     return reason
 
 
@@ -198,7 +233,15 @@ def decide(
         else:
             kw[name] = True
     if kw.get("status") == 429:
-        kw["retry_s"] = None if directives.retry_none else (directives.retry_s if directives.retry_s is not None else default_retry_s)
+        kw["retry_s"] = (
+            None
+            if directives.retry_none
+            else (
+                directives.retry_s
+                if directives.retry_s is not None
+                else default_retry_s
+            )
+        )
     if not transport and fault_rate > 0.0 and fault_mix:
         kind = random_fault(seed, body_hash, attempt, fault_rate, fault_mix)
         if kind is not None:
@@ -214,9 +257,15 @@ def decide(
     return Decision(**kw) if kw else NO_FAULT  # type: ignore[arg-type]
 
 
-def random_fault(seed: int, body_hash: bytes, attempt: int, rate: float, mix: tuple[str, ...]) -> str | None:
+def random_fault(
+    seed: int, body_hash: bytes, attempt: int, rate: float, mix: tuple[str, ...]
+) -> str | None:
     """The random fault of this attempt, or None; a pure function of its arguments."""
-    digest = hashlib.blake2b(body_hash + attempt.to_bytes(4, "big"), digest_size=16, key=seed.to_bytes(8, "big", signed=True)).digest()
+    digest = hashlib.blake2b(
+        body_hash + attempt.to_bytes(4, "big"),
+        digest_size=16,
+        key=seed.to_bytes(8, "big", signed=True),
+    ).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     if u >= rate:
         return None

@@ -26,7 +26,11 @@ RETENTION = timedelta(hours=48)
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ts, UTC)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 @dataclass(slots=True)
@@ -94,23 +98,30 @@ class FileStore:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def start(self, display_name: str | None, mime_type: str, declared_size: int | None) -> str:
+    def start(
+        self, display_name: str | None, mime_type: str, declared_size: int | None
+    ) -> str:
         """A new resumable upload session; returns its upload id."""
         file_id = secrets.token_hex(6)
         path = os.path.join(self.dir, file_id)
         now = time.time()
         stored = StoredFile(file_id, display_name, mime_type, path, now, now)
         upload_id = secrets.token_urlsafe(18)
-        self.sessions[upload_id] = UploadSession(stored, declared_size, open(path, "wb"))  # noqa: SIM115
+        handle = open(path, "wb")  # noqa: SIM115 - stays open across the chunks of the session
+        self.sessions[upload_id] = UploadSession(stored, declared_size, handle)
         return upload_id
 
-    async def receive(self, upload_id: str, offset: int, chunks: Any, finalize: bool) -> StoredFile | None:
+    async def receive(
+        self, upload_id: str, offset: int, chunks: Any, finalize: bool
+    ) -> StoredFile | None:
         """Append one chunk stream at `offset`; on finalize, measure the file and return it."""
         session = self.sessions.get(upload_id)
         if session is None:
             raise ApiError(404, "Upload session not found or already finalized.")
         if offset != session.offset:
-            raise invalid(f"Invalid X-Goog-Upload-Offset {offset}: the upload has {session.offset} bytes.")
+            raise invalid(
+                f"Invalid X-Goog-Upload-Offset {offset}: the upload has {session.offset} bytes."
+            )
         async for chunk in chunks:
             session.handle.write(chunk)
             session.sha.update(chunk)
@@ -120,9 +131,14 @@ class FileStore:
         del self.sessions[upload_id]
         session.handle.close()
         stored = session.file
-        if session.declared_size is not None and session.declared_size != session.offset:
+        if (
+            session.declared_size is not None
+            and session.declared_size != session.offset
+        ):
             os.unlink(stored.path)
-            raise invalid(f"The upload has {session.offset} bytes but {session.declared_size} were declared.")
+            raise invalid(
+                f"The upload has {session.offset} bytes but {session.declared_size} were declared."
+            )
         stored.size = session.offset
         stored.sha256_hex = session.sha.hexdigest()
         stored.info, stored.error = await asyncio.to_thread(_measure, stored)
@@ -133,7 +149,10 @@ class FileStore:
     def get(self, file_id: str) -> StoredFile:
         stored = self.files.get(file_id)
         if stored is None:
-            raise ApiError(403, f"You do not have permission to access the File {file_id} or it may not exist.")
+            raise ApiError(
+                403,
+                f"You do not have permission to access the File {file_id} or it may not exist.",
+            )
         return stored
 
     def delete(self, file_id: str) -> None:
@@ -155,12 +174,18 @@ class FileStore:
         """The media behind a fileData.fileUri, which must name an ACTIVE uploaded file."""
         marker = uri.rfind("files/")
         if marker < 0:
-            raise invalid(f"Invalid or unsupported file uri: {uri}", "file_data.file_uri")
+            raise invalid(
+                f"Invalid or unsupported file uri: {uri}", "file_data.file_uri"
+            )
         file_id = uri[marker + 6 :].split("?")[0].split(":")[0]
         stored = self.get(file_id)
         state = stored.state(time.time())
         if state != "ACTIVE":
-            raise ApiError(400, f"The File {file_id} is not in an ACTIVE state and usage is not allowed.", status="FAILED_PRECONDITION")
+            raise ApiError(
+                400,
+                f"The File {file_id} is not in an ACTIVE state and usage is not allowed.",
+                status="FAILED_PRECONDITION",
+            )
         if stored.info is None:
             raise invalid(f"Unsupported MIME type: {stored.mime_type}")
         return stored.info
@@ -168,7 +193,10 @@ class FileStore:
 
 def _measure(stored: StoredFile) -> tuple[MediaInfo | None, str | None]:
     if kind_of(stored.mime_type) is None:
-        return None, None  # the Files API keeps any type; generateContent refuses it later
+        return (
+            None,
+            None,
+        )  # the Files API keeps any type; generateContent refuses it later
     with open(stored.path, "rb") as fh:
         head = fh.read(4096)
     if not sniff_ok(stored.mime_type, head):

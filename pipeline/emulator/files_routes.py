@@ -20,17 +20,26 @@ def _origin(request: web.Request) -> str:
 
 
 def _json(payload: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(payload), content_type="application/json", charset="UTF-8", headers=headers)
+    return web.Response(
+        body=dumps(payload),
+        content_type="application/json",
+        charset="UTF-8",
+        headers=headers,
+    )
 
 
 async def upload(request: web.Request, state: State) -> web.StreamResponse:
     """POST /upload/v1beta/files: `start` opens a session; `upload[, finalize]` sends bytes to it."""
     status = "200"
     try:
-        command = request.headers.get("X-Goog-Upload-Command", "").lower().replace(" ", "")
+        command = (
+            request.headers.get("X-Goog-Upload-Command", "").lower().replace(" ", "")
+        )
         upload_id = request.query.get("upload_id")
         if upload_id is None:
-            gemini_key(request, state)  # later chunks are authorised by the session URL itself
+            gemini_key(
+                request, state
+            )  # later chunks are authorised by the session URL itself
             return await _start(request, state, command)
         steps = set(command.split(","))
         if not steps & {"upload", "finalize"}:
@@ -39,12 +48,19 @@ async def upload(request: web.Request, state: State) -> web.StreamResponse:
             offset = int(request.headers.get("X-Goog-Upload-Offset", "0"))
         except ValueError:
             raise invalid("X-Goog-Upload-Offset must be an integer") from None
-        chunks = request.content.iter_chunked(CHUNK) if "upload" in steps else _nothing()
-        stored = await state.files.receive(upload_id, offset, chunks, "finalize" in steps)
+        chunks = (
+            request.content.iter_chunked(CHUNK) if "upload" in steps else _nothing()
+        )
+        stored = await state.files.receive(
+            upload_id, offset, chunks, "finalize" in steps
+        )
         if stored is None:
             return web.Response(body=b"", headers={"x-goog-upload-status": "active"})
         state.ledger.upload(stored.size)
-        return _json({"file": stored.resource(_origin(request), time.time())}, {"x-goog-upload-status": "final"})
+        return _json(
+            {"file": stored.resource(_origin(request), time.time())},
+            {"x-goog-upload-status": "final"},
+        )
     except ApiError as err:
         status = str(err.code)
         return error_response(err, "gemini")
@@ -60,23 +76,41 @@ async def _nothing() -> Any:
 async def _start(request: web.Request, state: State, command: str) -> web.Response:
     protocol = request.headers.get("X-Goog-Upload-Protocol", "").lower()
     if protocol != "resumable" or command != "start":
-        raise invalid("Only the resumable upload protocol is supported: send X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start.")
+        raise invalid(
+            "Only the resumable upload protocol is supported: send X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start."
+        )
     raw = await request.read()
     meta = parse_json(raw) if raw.strip() else {}
     file = meta.get("file", {}) if isinstance(meta, dict) else {}
     if not isinstance(file, dict):
-        raise invalid("Invalid JSON payload received: 'file' must be an object.", "file")
-    mime = request.headers.get("X-Goog-Upload-Header-Content-Type") or file.get("mimeType") or file.get("mime_type")
+        raise invalid(
+            "Invalid JSON payload received: 'file' must be an object.", "file"
+        )
+    mime = (
+        request.headers.get("X-Goog-Upload-Header-Content-Type")
+        or file.get("mimeType")
+        or file.get("mime_type")
+    )
     if not mime:
-        raise invalid("The upload needs a MIME type: set X-Goog-Upload-Header-Content-Type.")
+        raise invalid(
+            "The upload needs a MIME type: set X-Goog-Upload-Header-Content-Type."
+        )
     size_header = request.headers.get("X-Goog-Upload-Header-Content-Length")
     declared = int(size_header) if size_header and size_header.isdigit() else None
     name = file.get("displayName") or file.get("display_name")
-    upload_id = state.files.start(name if isinstance(name, str) else None, mime.split(";")[0].strip().lower(), declared)
+    upload_id = state.files.start(
+        name if isinstance(name, str) else None,
+        mime.split(";")[0].strip().lower(),
+        declared,
+    )
     url = f"{_origin(request)}/upload/v1beta/files?upload_id={upload_id}&upload_protocol=resumable"
     return web.Response(
         body=b"",
-        headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active", "X-Goog-Upload-Chunk-Granularity": "8388608"},
+        headers={
+            "X-Goog-Upload-URL": url,
+            "X-Goog-Upload-Status": "active",
+            "X-Goog-Upload-Chunk-Granularity": "8388608",
+        },
     )
 
 

@@ -20,20 +20,17 @@ from typing import Any
 from aiohttp import web
 
 from . import faults, synth
-from .apierror import ApiError, fault, invalid
+from .apierror import ApiError, invalid
 from .config import EmulatorConfig
 from .files import FileStore
 from .jsonio import dumps, loads
 from .ledger import BodyStat, Ledger
 from .media import MAX_REQUEST_BYTES
 from .models import ModelInfo
-from .quotas import QUOTA_IDS, Quotas, Refusal
+from .quotas import Quotas
 from .request import GenRequest
+from .throttle import fault_error, quota_error
 
-HELP = {
-    "@type": "type.googleapis.com/google.rpc.Help",
-    "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}],
-}
 _NORMAL = NormalDist()
 
 
@@ -43,7 +40,9 @@ class State:
     def __init__(self, config: EmulatorConfig, files: FileStore) -> None:
         self.config = config
         self.ledger = Ledger(config.window_s)
-        self.quotas = Quotas(config.rpm, config.tpm, config.rpd, config.window_s, config.day_window_s)
+        self.quotas = Quotas(
+            config.rpm, config.tpm, config.rpd, config.window_s, config.day_window_s
+        )
         self.files = files
         self.seed_bytes = config.seed.to_bytes(8, "big", signed=True)
 
@@ -58,7 +57,10 @@ class Door:
 
 Parse = Callable[[Any], tuple[ModelInfo, GenRequest]]
 Render = Callable[[synth.GenResult, GenRequest, str], Any]
-Writer = Callable[[web.Request, synth.GenResult, GenRequest, str, faults.Decision], Awaitable[web.StreamResponse]]
+Writer = Callable[
+    [web.Request, synth.GenResult, GenRequest, str, faults.Decision],
+    Awaitable[web.StreamResponse],
+]
 
 
 def error_response(err: ApiError, flavour: str) -> web.Response:
@@ -68,16 +70,25 @@ def error_response(err: ApiError, flavour: str) -> web.Response:
         body = [err.google_body()]
     else:
         body = err.google_body()
-    return web.Response(status=err.code, body=dumps(body), content_type="application/json", headers=err.headers)
+    return web.Response(
+        status=err.code,
+        body=dumps(body),
+        content_type="application/json",
+        headers=err.headers,
+    )
 
 
 async def read_body(request: web.Request) -> bytes:
     size = request.content_length
     if size is not None and size > MAX_REQUEST_BYTES:
-        raise invalid(f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
+        raise invalid(
+            f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
+        )
     body = await request.read()
     if len(body) > MAX_REQUEST_BYTES:
-        raise invalid(f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
+        raise invalid(
+            f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
+        )
     return body
 
 
@@ -93,90 +104,21 @@ def base_latency(config: EmulatorConfig, digest: bytes) -> float:
     median = config.latency_ms / 1000.0
     if config.latency_p99_ms is None or median <= 0:
         return median
-    mixed = hashlib.blake2b(digest, digest_size=8, key=config.seed.to_bytes(8, "big", signed=True)).digest()
+    mixed = hashlib.blake2b(
+        digest, digest_size=8, key=config.seed.to_bytes(8, "big", signed=True)
+    ).digest()
     u = (int.from_bytes(mixed, "big") + 0.5) / 2**64
-    sigma = max(0.0, math.log(config.latency_p99_ms / config.latency_ms)) / 2.3263478740408408
+    sigma = (
+        max(0.0, math.log(config.latency_p99_ms / config.latency_ms))
+        / 2.3263478740408408
+    )
     return median * math.exp(sigma * _NORMAL.inv_cdf(u))
 
 
-def quota_error(refusal: Refusal, model: str, flavour: str, quotas: Quotas) -> ApiError:
-    """429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo (and OpenAI's headers)."""
-    quota_id, metric = QUOTA_IDS[refusal.kind]
-    wait = refusal.retry_after_s
-    details = [
-        {
-            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-            "violations": [
-                {
-                    "quotaMetric": metric,
-                    "quotaId": quota_id,
-                    "quotaDimensions": {"location": "global", "model": model},
-                    "quotaValue": str(refusal.limit),
-                }
-            ],
-        },
-        HELP,
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": duration(wait)},
-    ]
-    headers: dict[str, str] = {}
-    message = faults_message_429(flavour, refusal, wait)
-    if flavour in ("openai", "google-openai"):
-        headers = rate_limit_headers(wait, quotas, refusal)
-    return ApiError(429, message, details=details, headers=headers, openai_type="tokens" if refusal.kind == "tpm" else "requests")
-
-
-def faults_message_429(flavour: str, refusal: Refusal, wait: float) -> str:
-    if flavour == "openai":
-        unit = {"rpm": "requests per min (RPM)", "tpm": "tokens per min (TPM)", "rpd": "requests per day (RPD)"}[refusal.kind]
-        return f"Rate limit reached on {unit}: Limit {refusal.limit}. Please try again in {wait:.3f}s."
-    if flavour == "vertex":
-        return "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
-    return (
-        "You exceeded your current quota, please check your plan and billing details. For more information on this "
-        "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
-    )
-
-
-def rate_limit_headers(wait: float, quotas: Quotas | None, refusal: Refusal | None) -> dict[str, str]:
-    headers = {"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(max(1, math.ceil(wait * 1000)))}
-    for kind, name in (("rpm", "requests"), ("tpm", "tokens")):
-        spec = next((s for s in (quotas.specs if quotas else []) if s[0] == kind), None)
-        if spec is None:
-            continue
-        remaining = refusal.remaining_requests if kind == "rpm" else refusal.remaining_tokens
-        headers[f"x-ratelimit-limit-{name}"] = str(spec[1])
-        headers[f"x-ratelimit-remaining-{name}"] = str(remaining if remaining is not None else 0)
-        headers[f"x-ratelimit-reset-{name}"] = f"{wait:.3f}s" if refusal and refusal.kind in (kind, "rpd") else "0s"
-    return headers
-
-
-def duration(seconds: float) -> str:
-    """A protobuf Duration as JSON writes it: "26s", "1.250s"."""
-    if abs(seconds - round(seconds)) < 1e-9:
-        return f"{round(seconds)}s"
-    return f"{seconds:.3f}s"
-
-
-def fault_error(decision: faults.Decision, flavour: str) -> ApiError:
-    err = fault(decision.status or 500)
-    if decision.status == 429:
-        details: list[dict[str, Any]] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{"quotaMetric": QUOTA_IDS["rpm"][1], "quotaId": QUOTA_IDS["rpm"][0], "quotaValue": "0"}],
-            },
-            HELP,
-        ]
-        if decision.retry_s is not None:
-            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": duration(decision.retry_s)})
-            if flavour in ("openai", "google-openai"):
-                err.headers = rate_limit_headers(decision.retry_s, None, None)
-        err.details = details
-    return err
-
-
 def response_id(digest: bytes, attempt: int) -> str:
-    return base64.urlsafe_b64encode(hashlib.blake2b(digest + attempt.to_bytes(4, "big"), digest_size=16).digest())[:22].decode()
+    return base64.urlsafe_b64encode(
+        hashlib.blake2b(digest + attempt.to_bytes(4, "big"), digest_size=16).digest()
+    )[:22].decode()
 
 
 def signature(digest: bytes) -> str:
@@ -184,7 +126,12 @@ def signature(digest: bytes) -> str:
 
 
 async def serve(
-    request: web.Request, state: State, door: Door, key: str, parse: Parse, write: Writer
+    request: web.Request,
+    state: State,
+    door: Door,
+    key: str,
+    parse: Parse,
+    write: Writer,
 ) -> web.StreamResponse:
     """The shared flow; `key` is the authenticated caller (for per-key limits)."""
     ledger = state.ledger
@@ -199,13 +146,19 @@ async def serve(
         model, req = parse(parse_json(body))
         if not stat.excerpt:
             stat.excerpt = req.last_user_text[:80]
-        text = "\n".join(req.all_text) if len(req.all_text) > 1 else (req.all_text[0] if req.all_text else "")
+        text = (
+            "\n".join(req.all_text)
+            if len(req.all_text) > 1
+            else (req.all_text[0] if req.all_text else "")
+        )
         try:
             directives = faults.parse(text)
         except faults.DirectiveError as exc:
             raise invalid(str(exc)) from None
         if state.quotas.active:
-            refusal = state.quotas.admit(key, model.id, req.prompt_tokens, time.monotonic())
+            refusal = state.quotas.admit(
+                key, model.id, req.prompt_tokens, time.monotonic()
+            )
             if refusal is not None:
                 raise quota_error(refusal, model.id, door.flavour, state.quotas)
         stat.admitted += 1
@@ -213,7 +166,11 @@ async def serve(
             directives, stat.admitted, seed=config.seed, body_hash=digest, fault_rate=config.fault_rate,
             fault_mix=config.fault_mix, hang_s=config.hang_s, default_retry_s=config.fault_retry_s,
         )  # fmt: skip
-        delay = decision.latency_s if decision.latency_s is not None else base_latency(config, digest)
+        delay = (
+            decision.latency_s
+            if decision.latency_s is not None
+            else base_latency(config, digest)
+        )
         if decision.hang_s:
             await asyncio.sleep(decision.hang_s)
         if decision.reset:
@@ -223,18 +180,37 @@ async def serve(
             if delay:
                 await asyncio.sleep(delay)
             raise fault_error(decision, door.flavour)
-        res = synth.generate(req, synth.rng_for(config.seed, digest), decision, signature(digest))
+        res = synth.generate(
+            req, synth.rng_for(config.seed, digest), decision, signature(digest)
+        )
         if config.ms_per_output_token:
-            delay += config.ms_per_output_token * (res.candidates_tokens + res.thoughts_tokens) / 1000.0
+            delay += (
+                config.ms_per_output_token
+                * (res.candidates_tokens + res.thoughts_tokens)
+                / 1000.0
+            )
         if delay > 0:
             await asyncio.sleep(delay)
-        ledger.bill(res.prompt_tokens, res.text_tokens, res.thoughts_tokens, res.image_tokens)
-        if decision.malformed or decision.truncated:
-            status = "200"
-        return await write(request, res, req, response_id(digest, stat.admitted), decision)
+        broken = decision.malformed or decision.truncated
+        ledger.bill(
+            res.prompt_tokens,
+            res.text_tokens,
+            res.thoughts_tokens,
+            res.image_tokens,
+            lost=broken,
+        )
+        if broken:
+            status = "200-unusable"
+        return await write(
+            request, res, req, response_id(digest, stat.admitted), decision
+        )
     except ApiError as err:
         status = str(err.code)
         return error_response(err, door.flavour)
+    except asyncio.CancelledError:
+        if status == "200":
+            status = "client_closed"  # the client went away first (e.g. its timeout during a hang)
+        raise
     finally:
         ledger.leave()
         ledger.record(door.route, status, stat)
@@ -248,16 +224,25 @@ def reset(request: web.Request) -> web.StreamResponse:
     raise asyncio.CancelledError  # nothing to send; aiohttp drops the closed connection quietly
 
 
-async def send_json(request: web.Request, payload: Any, decision: faults.Decision, status: int = 200) -> web.StreamResponse:
+async def send_json(
+    request: web.Request, payload: Any, decision: faults.Decision, status: int = 200
+) -> web.StreamResponse:
     data = dumps(payload)
     if decision.malformed:
-        data = b'{"candidates": [{"content": {"parts": [{"text": "emulator malformed' + data[:32]
+        data = (
+            b'{"candidates": [{"content": {"parts": [{"text": "emulator malformed'
+            + data[:32]
+        )
     if decision.truncated:
-        response = web.StreamResponse(status=status, headers={"Content-Type": "application/json; charset=UTF-8"})
+        response = web.StreamResponse(
+            status=status, headers={"Content-Type": "application/json; charset=UTF-8"}
+        )
         response.content_length = len(data)
         await response.prepare(request)
         await response.write(data[: len(data) // 2])
         if request.transport is not None:
             request.transport.close()
         return response
-    return web.Response(status=status, body=data, content_type="application/json", charset="UTF-8")
+    return web.Response(
+        status=status, body=data, content_type="application/json", charset="UTF-8"
+    )

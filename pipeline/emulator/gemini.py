@@ -19,7 +19,11 @@ SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
-    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+    {
+        "category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "probability": "HIGH",
+        "blocked": True,
+    },
 ]
 
 
@@ -55,12 +59,18 @@ def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
     usage: dict[str, Any] = {"promptTokenCount": res.prompt_tokens}
     if res.candidates_tokens:
         usage["candidatesTokenCount"] = res.candidates_tokens
-    usage["totalTokenCount"] = res.prompt_tokens + res.candidates_tokens + res.thoughts_tokens
-    details = [{"modality": m, "tokenCount": c} for m, c in res.prompt_details.items() if c]
+    usage["totalTokenCount"] = (
+        res.prompt_tokens + res.candidates_tokens + res.thoughts_tokens
+    )
+    details = [
+        {"modality": m, "tokenCount": c} for m, c in res.prompt_details.items() if c
+    ]
     if details:
         usage["promptTokensDetails"] = details
     if res.image_tokens:
-        usage["candidatesTokensDetails"] = [{"modality": "IMAGE", "tokenCount": res.image_tokens}]
+        usage["candidatesTokensDetails"] = [
+            {"modality": "IMAGE", "tokenCount": res.image_tokens}
+        ]
     if res.thoughts_tokens:
         usage["thoughtsTokenCount"] = res.thoughts_tokens
     if vertex:
@@ -73,7 +83,9 @@ def parts_json(res: GenResult) -> list[dict[str, Any]]:
     if res.thought_text:
         parts.append({"text": res.thought_text, "thought": True})
     if res.function_call is not None:
-        parts.append({"functionCall": res.function_call, "thoughtSignature": res.signature})
+        parts.append(
+            {"functionCall": res.function_call, "thoughtSignature": res.signature}
+        )
         return parts
     if res.text:
         parts.append({"text": res.text, "thoughtSignature": res.signature})
@@ -81,15 +93,25 @@ def parts_json(res: GenResult) -> list[dict[str, Any]]:
         import base64
 
         data = base64.b64encode(res.image).decode()
-        parts.append({"inlineData": {"mimeType": "image/jpeg", "data": data}, "thoughtSignature": res.signature})
+        parts.append(
+            {
+                "inlineData": {"mimeType": "image/jpeg", "data": data},
+                "thoughtSignature": res.signature,
+            }
+        )
     return parts
 
 
-def candidate_json(res: GenResult, parts: list[dict[str, Any]] | None = None, final: bool = True) -> dict[str, Any]:
+def candidate_json(
+    res: GenResult, parts: list[dict[str, Any]] | None = None, final: bool = True
+) -> dict[str, Any]:
     if res.empty_content:
         content: dict[str, Any] = {} if res.safety_blocked else {"role": "model"}
     else:
-        content = {"role": "model", "parts": parts_json(res) if parts is None else parts}
+        content = {
+            "role": "model",
+            "parts": parts_json(res) if parts is None else parts,
+        }
     candidate: dict[str, Any] = {"content": content}
     if final:
         candidate["finishReason"] = res.finish_reason
@@ -101,25 +123,37 @@ def candidate_json(res: GenResult, parts: list[dict[str, Any]] | None = None, fi
     return candidate
 
 
-def response_json(res: GenResult, model: str, rid: str, vertex: bool = False) -> dict[str, Any]:
+def response_json(
+    res: GenResult, model: str, rid: str, vertex: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if res.block_reason:
-        out["promptFeedback"] = {"blockReason": res.block_reason, "safetyRatings": SAFETY_RATINGS}
+        out["promptFeedback"] = {
+            "blockReason": res.block_reason,
+            "safetyRatings": SAFETY_RATINGS,
+        }
     else:
         out["candidates"] = [candidate_json(res)]
     out["usageMetadata"] = usage_json(res, vertex)
     out["modelVersion"] = model
     if vertex:
-        out["createTime"] = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        out["createTime"] = (
+            datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        )
     out["responseId"] = rid
     return out
 
 
-def _model(name: str, method: str, vertex_path: str | None, version: str = "v1beta") -> ModelInfo:
+def _model(
+    name: str, method: str, vertex_path: str | None, version: str = "v1beta"
+) -> ModelInfo:
     model = lookup(name)
     if model is None:
         if vertex_path is not None:
-            raise ApiError(404, f"Publisher Model `{vertex_path}` was not found or your project does not have access to it. Please ensure you are using a valid model version.")
+            raise ApiError(
+                404,
+                f"Publisher Model `{vertex_path}` was not found or your project does not have access to it. Please ensure you are using a valid model version.",
+            )
         raise model_not_found(name, method, version)
     return model
 
@@ -133,34 +167,53 @@ async def handle_model_action(
     if action == "countTokens":
         return await count_tokens(request, state, door, name, vertex_path, version)
     if action not in ("generateContent", "streamGenerateContent"):
-        return error_response(ApiError(404, f"Method not found: {action}"), door.flavour)
+        return error_response(
+            ApiError(404, f"Method not found: {action}"), door.flavour
+        )
     stream = action == "streamGenerateContent"
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         model = _model(name, action, vertex_path, version)
         return model, parse_generate(body, model, state.files.resolve)
 
-    async def write(req_: web.Request, res: GenResult, req: GenRequest, rid: str, decision: faults.Decision) -> web.StreamResponse:
+    async def write(
+        req_: web.Request,
+        res: GenResult,
+        req: GenRequest,
+        rid: str,
+        decision: faults.Decision,
+    ) -> web.StreamResponse:
         if stream:
             return await write_sse(req_, res, req.model.id, rid, decision, vertex)
-        return await send_json(req_, response_json(res, req.model.id, rid, vertex), decision)
+        return await send_json(
+            req_, response_json(res, req.model.id, rid, vertex), decision
+        )
 
     return await serve(request, state, door, key, parse, write)
 
 
 async def count_tokens(
-    request: web.Request, state: State, door: Door, name: str, vertex_path: str | None, version: str
+    request: web.Request,
+    state: State,
+    door: Door,
+    name: str,
+    vertex_path: str | None,
+    version: str,
 ) -> web.StreamResponse:
     status = "200"
     try:
         body = parse_json(await read_body(request))
         model = _model(name, "countTokens", vertex_path, version)
         req = parse_count(body, model, state.files.resolve)
-        details = [{"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c]
+        details = [
+            {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
+        ]
         out: dict[str, Any] = {"totalTokens": req.prompt_tokens}
         if details:
             out["promptTokensDetails"] = details
-        return web.Response(body=dumps(out), content_type="application/json", charset="UTF-8")
+        return web.Response(
+            body=dumps(out), content_type="application/json", charset="UTF-8"
+        )
     except ApiError as err:
         status = str(err.code)
         return error_response(err, door.flavour)
@@ -168,9 +221,21 @@ async def count_tokens(
         state.ledger.record(door.route, status)
 
 
-async def write_sse(request: web.Request, res: GenResult, model: str, rid: str, decision: faults.Decision, vertex: bool) -> web.StreamResponse:
+async def write_sse(
+    request: web.Request,
+    res: GenResult,
+    model: str,
+    rid: str,
+    decision: faults.Decision,
+    vertex: bool,
+) -> web.StreamResponse:
     """`data: {chunk}\\r\\n\\r\\n` events with cumulative usage; finishReason only on the last one."""
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Content-Disposition": "attachment"})
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Content-Disposition": "attachment",
+        }
+    )
     await response.prepare(request)
     chunks = _chunks(res, model, rid, vertex)
     for i, chunk in enumerate(chunks):
@@ -178,7 +243,13 @@ async def write_sse(request: web.Request, res: GenResult, model: str, rid: str, 
         if decision.malformed and i == len(chunks) - 1:
             data = data[: len(data) // 2]
         await response.write(b"data: " + data + b"\r\n\r\n")
-        if decision.truncated and i == 0 and len(chunks) > 1 or decision.truncated and len(chunks) == 1:
+        if (
+            decision.truncated
+            and i == 0
+            and len(chunks) > 1
+            or decision.truncated
+            and len(chunks) == 1
+        ):
             if request.transport is not None:
                 request.transport.close()
             return response
@@ -187,7 +258,12 @@ async def write_sse(request: web.Request, res: GenResult, model: str, rid: str, 
 
 
 def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str, Any]]:
-    if res.block_reason or res.empty_content or res.function_call is not None or not res.text:
+    if (
+        res.block_reason
+        or res.empty_content
+        or res.function_call is not None
+        or not res.text
+    ):
         return [response_json(res, model, rid, vertex)]
     text = res.text
     cuts = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
@@ -209,7 +285,9 @@ def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str
             parts.append(part)
         if i == 2 and res.image is not None:
             parts.extend(p for p in parts_json(res) if "inlineData" in p)
-        chunk: dict[str, Any] = {"candidates": [candidate_json(partial, parts, final=i == 2)]}
+        chunk: dict[str, Any] = {
+            "candidates": [candidate_json(partial, parts, final=i == 2)]
+        }
         chunk["usageMetadata"] = usage_json(partial, vertex)
         chunk["modelVersion"] = model
         chunk["responseId"] = rid
@@ -225,7 +303,12 @@ def model_resource(model: ModelInfo) -> dict[str, Any]:
         "description": f"{model.display_name} (served by the local emulator)",
         "inputTokenLimit": model.input_limit,
         "outputTokenLimit": model.output_limit,
-        "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+        "supportedGenerationMethods": [
+            "generateContent",
+            "countTokens",
+            "createCachedContent",
+            "batchGenerateContent",
+        ],
         "temperature": 1,
         "topP": 0.95,
         "topK": 64,
@@ -239,7 +322,10 @@ async def list_models(request: web.Request, state: State) -> web.Response:
         gemini_key(request, state)
     except ApiError as err:
         return error_response(err, "gemini")
-    return web.Response(body=dumps({"models": [model_resource(m) for m in MODELS.values()]}), content_type="application/json")
+    return web.Response(
+        body=dumps({"models": [model_resource(m) for m in MODELS.values()]}),
+        content_type="application/json",
+    )
 
 
 async def get_model(request: web.Request, state: State) -> web.Response:
@@ -247,7 +333,12 @@ async def get_model(request: web.Request, state: State) -> web.Response:
         gemini_key(request, state)
         model = lookup(request.match_info["model"])
         if model is None:
-            raise ApiError(404, f"models/{request.match_info['model']} is not found for API version v1beta.")
+            raise ApiError(
+                404,
+                f"models/{request.match_info['model']} is not found for API version v1beta.",
+            )
     except ApiError as err:
         return error_response(err, "gemini")
-    return web.Response(body=dumps(model_resource(model)), content_type="application/json")
+    return web.Response(
+        body=dumps(model_resource(model)), content_type="application/json"
+    )

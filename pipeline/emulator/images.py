@@ -21,7 +21,9 @@ _PALETTE = (
     (255, 112, 67),
     (158, 157, 36),
 )
-_lock = threading.Lock()  # Pillow encodes with the GIL released; the cache itself is not thread-safe
+_lock = (
+    threading.Lock()
+)  # Pillow encodes with the GIL released; the cache itself is not thread-safe
 
 
 def jpeg(width: int, height: int, colour_index: int) -> bytes:
@@ -38,9 +40,15 @@ def _encode(width: int, height: int, colour: int) -> bytes:
     draw = ImageDraw.Draw(image)
     accent = _PALETTE[(colour + 3) % len(_PALETTE)]
     band = max(1, height // 8)
-    draw.rectangle((0, height // 2 - band // 2, width, height // 2 + band // 2), fill=accent)
+    draw.rectangle(
+        (0, height // 2 - band // 2, width, height // 2 + band // 2), fill=accent
+    )
     edge = max(2, min(width, height) // 64)
-    draw.rectangle((edge, edge, width - edge - 1, height - edge - 1), outline=(255, 255, 255), width=edge)
+    draw.rectangle(
+        (edge, edge, width - edge - 1, height - edge - 1),
+        outline=(255, 255, 255),
+        width=edge,
+    )
     out = io.BytesIO()
     image.save(out, "JPEG", quality=80)
     return out.getvalue()

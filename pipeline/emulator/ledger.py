@@ -16,7 +16,9 @@ class BodyStat:
 
     def __init__(self, excerpt: str) -> None:
         self.count = 0
-        self.admitted = 0  # requests past auth, validation and limits: the attempt number of faults
+        self.admitted = (
+            0  # requests past auth, validation and limits: the attempt number of faults
+        )
         self.ok = 0
         self.statuses: dict[str, int] = {}
         self.excerpt = excerpt
@@ -30,10 +32,13 @@ class Ledger:
         self.reset()
 
     def reset(self) -> None:
-        self.started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.started_at = (
+            datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
         self.t0 = time.monotonic()
         self.by_route: dict[str, dict[str, int]] = {}
         self.tokens = dict.fromkeys(TOKEN_KINDS, 0)
+        self.tokens_lost = dict.fromkeys(TOKEN_KINDS, 0)
         self.bodies: dict[bytes, BodyStat] = {}
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -45,8 +50,7 @@ class Ledger:
 
     def enter(self) -> None:
         self.in_flight += 1
-        if self.in_flight > self.peak_in_flight:
-            self.peak_in_flight = self.in_flight
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def leave(self) -> None:
         self.in_flight -= 1
@@ -74,8 +78,19 @@ class Ledger:
             if status == "200":
                 stat.ok += 1
 
-    def bill(self, input_tokens: int, output: int, thinking: int, image_output: int = 0, cached: int = 0) -> None:
-        tokens = self.tokens
+    def bill(
+        self,
+        input_tokens: int,
+        output: int,
+        thinking: int,
+        image_output: int = 0,
+        cached: int = 0,
+        *,
+        lost: bool = False,
+    ) -> None:
+        """Book a generated reply. `lost`: it was generated (so a real service bills it) but the
+        client could not use it (a malformed or truncated body): kept apart in `tokens_lost`."""
+        tokens = self.tokens_lost if lost else self.tokens
         tokens["input"] += input_tokens
         tokens["output"] += output
         tokens["thinking"] += thinking
@@ -94,8 +109,12 @@ class Ledger:
             "uptime_s": round(time.monotonic() - self.t0, 3),
             "window_s": self.window_s,
             "requests": self.requests,
-            "requests_by_route": {route: dict(sorted(s.items())) for route, s in sorted(self.by_route.items())},
+            "requests_by_route": {
+                route: dict(sorted(s.items()))
+                for route, s in sorted(self.by_route.items())
+            },
             "tokens": dict(self.tokens),
+            "tokens_lost": dict(self.tokens_lost),
             "requests_by_body": [
                 {
                     "sha256": digest.hex(),

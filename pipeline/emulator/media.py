@@ -17,7 +17,9 @@ import wave
 from dataclasses import dataclass
 from typing import BinaryIO
 
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
+)
 AUDIO_TYPES = frozenset(
     {"audio/wav", "audio/x-wav", "audio/wave", "audio/mp3", "audio/mpeg", "audio/aiff", "audio/x-aiff", "audio/aac",
      "audio/ogg", "audio/flac", "audio/x-flac"}
@@ -26,7 +28,14 @@ VIDEO_TYPES = frozenset(
     {"video/mp4", "video/mpeg", "video/mov", "video/quicktime", "video/avi", "video/x-msvideo", "video/x-flv",
      "video/mpg", "video/webm", "video/wmv", "video/x-ms-wmv", "video/3gpp"}
 )  # fmt: skip
-DOC_TYPES = frozenset({"application/pdf", "application/json", "application/xml", "application/x-javascript"})
+DOC_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/json",
+        "application/xml",
+        "application/x-javascript",
+    }
+)
 MAX_REQUEST_BYTES = 100 * 1024 * 1024
 MAX_INLINE_PDF_BYTES = 50 * 1024 * 1024
 IMAGE_TOKENS = {"MEDIA_RESOLUTION_LOW": 280, "MEDIA_RESOLUTION_MEDIUM": 560}
@@ -98,21 +107,30 @@ def sniff_ok(mime: str, head: bytes) -> bool:
     if mime in ("audio/wav", "audio/x-wav", "audio/wave"):
         return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
     if mime in ("audio/mp3", "audio/mpeg"):
-        return head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+        return head.startswith(b"ID3") or (
+            len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+        )
     if mime in ("audio/aiff", "audio/x-aiff"):
         return head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC")
     if mime == "audio/aac":
-        return (len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0) or head.startswith(b"ADIF") or head[4:8] == b"ftyp"
+        return (
+            (len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0)
+            or head.startswith(b"ADIF")
+            or head[4:8] == b"ftyp"
+        )
     if mime == "audio/ogg":
         return head.startswith(b"OggS")
     if mime in ("audio/flac", "audio/x-flac"):
-        return head.startswith(b"fLaC") or head.startswith(b"ID3")
+        return head.startswith((b"fLaC", b"ID3"))
     if mime == "video/webm":
         return head.startswith(b"\x1a\x45\xdf\xa3")
     if mime in ("video/avi", "video/x-msvideo"):
         return head[:4] == b"RIFF" and head[8:11] == b"AVI"
     if mime in ("video/mpeg", "video/mpg"):
-        return head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3") or head[:1] == b"\x47"
+        return (
+            head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")
+            or head[:1] == b"\x47"
+        )
     if mime == "video/x-flv":
         return head.startswith(b"FLV")
     if mime in ("video/wmv", "video/x-ms-wmv"):
@@ -126,7 +144,9 @@ def sniff_ok(mime: str, head: bytes) -> bool:
             return False
         try:
             head.decode("utf-8")
-        except UnicodeDecodeError as exc:  # a cut multi-byte character at the end is fine
+        except (
+            UnicodeDecodeError
+        ) as exc:  # a cut multi-byte character at the end is fine
             return exc.start >= len(head) - 3
         return True
     return False
@@ -153,14 +173,16 @@ def _characters(source: bytes | str) -> int:
     if isinstance(source, bytes):
         return len(source.decode("utf-8", "replace"))
     count = 0
-    with open(source, encoding="utf-8", errors="replace") as fh:  # in pieces: a text file may be huge
+    with open(
+        source, encoding="utf-8", errors="replace"
+    ) as fh:  # in pieces: a text file may be huge
         while piece := fh.read(1 << 20):
             count += len(piece)
     return count
 
 
 def _open(source: bytes | str) -> BinaryIO:
-    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
 
 
 def _pdf_pages(source: bytes | str) -> int:
@@ -191,5 +213,5 @@ def _duration(mime: str, source: bytes | str) -> float | None:
             found = mutagen.File(fh)  # type: ignore[attr-defined]
         length = getattr(getattr(found, "info", None), "length", None)
         return float(length) if length else None
-    except Exception:  # mutagen raises many kinds on odd input; the size estimate covers it
+    except Exception:  # noqa: BLE001 - mutagen raises many kinds on odd input; the size estimate covers it
         return None

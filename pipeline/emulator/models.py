@@ -6,7 +6,18 @@ import math
 from dataclasses import dataclass
 
 THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
-ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+ASPECT_RATIOS = (
+    "1:1",
+    "2:3",
+    "3:2",
+    "3:4",
+    "4:3",
+    "4:5",
+    "5:4",
+    "9:16",
+    "16:9",
+    "21:9",
+)
 EXTRA_ASPECT_RATIOS = ("1:4", "4:1", "1:8", "8:1")  # 3.1 Flash Image only
 
 # Google's published output sizes of the Gemini 3 image models at 1K; 2K and 4K are x2 and x4.
@@ -40,7 +51,9 @@ class ModelInfo:
     image_sizes: tuple[str, ...] = ()
     image_tokens: tuple[tuple[str, int], ...] = ()
     aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
-    openai_alias_of: str | None = None  # set on aggregator aliases: the model that answers
+    openai_alias_of: str | None = (
+        None  # set on aggregator aliases: the model that answers
+    )
 
     def image_token_count(self, size: str) -> int:
         return dict(self.image_tokens).get(size, 1120)
@@ -67,7 +80,11 @@ _FLASH_IMAGE = {
     "image_tokens": (("512", 747), ("1K", 1120), ("2K", 1680), ("4K", 2520)),
     "aspect_ratios": ASPECT_RATIOS + EXTRA_ASPECT_RATIOS,
 }
-_ALL_LEVELS = {"thinking_levels": THINKING_LEVELS, "input_limit": 1_048_576, "output_limit": 65_536}
+_ALL_LEVELS = {
+    "thinking_levels": THINKING_LEVELS,
+    "input_limit": 1_048_576,
+    "output_limit": 65_536,
+}
 
 MODELS: dict[str, ModelInfo] = {
     m.id: m
@@ -80,16 +97,25 @@ MODELS: dict[str, ModelInfo] = {
             ("LOW", "MEDIUM", "HIGH"),
             "HIGH",
         ),
-        ModelInfo("gemini-3-flash-preview", "Gemini 3 Flash Preview", default_level="HIGH", **_ALL_LEVELS),  # type: ignore[arg-type]
+        ModelInfo(
+            "gemini-3-flash-preview",
+            "Gemini 3 Flash Preview",
+            default_level="HIGH",
+            **_ALL_LEVELS,
+        ),  # type: ignore[arg-type]
         ModelInfo(
             "gemini-3.1-flash-lite-preview",
             "Gemini 3.1 Flash-Lite Preview",
             default_level="MINIMAL",
             **_ALL_LEVELS,  # type: ignore[arg-type]
         ),
-        ModelInfo("gemini-3-pro-image-preview", "Nano Banana Pro (preview)", **_PRO_IMAGE),  # type: ignore[arg-type]
+        ModelInfo(
+            "gemini-3-pro-image-preview", "Nano Banana Pro (preview)", **_PRO_IMAGE
+        ),  # type: ignore[arg-type]
         ModelInfo("gemini-3-pro-image", "Nano Banana Pro", **_PRO_IMAGE),  # type: ignore[arg-type]
-        ModelInfo("gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)", **_FLASH_IMAGE),  # type: ignore[arg-type]
+        ModelInfo(
+            "gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)", **_FLASH_IMAGE
+        ),  # type: ignore[arg-type]
         ModelInfo("gemini-3.1-flash-image", "Nano Banana 2", **_FLASH_IMAGE),  # type: ignore[arg-type]
     )
 }
@@ -110,8 +136,7 @@ OPENAI_ALIASES: dict[str, ModelInfo] = {
 
 def lookup(name: str) -> ModelInfo | None:
     """The model for a path or body name (`gemini-x`, `models/gemini-x`), or None."""
-    if name.startswith("models/"):
-        name = name[7:]
+    name = name.removeprefix("models/")
     return MODELS.get(name)
 
 
@@ -119,7 +144,9 @@ def image_dimensions(aspect_ratio: str, size: str) -> tuple[int, int]:
     """Width and height of a generated image: Google's table at 1K, scaled for the other classes."""
     scale = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}[size]
     base = _SIZES_1K.get(aspect_ratio)
-    if base is None:  # the 3.1 Flash Image extremes: about one megapixel at 1K, multiples of 16
+    if (
+        base is None
+    ):  # the 3.1 Flash Image extremes: about one megapixel at 1K, multiples of 16
         w, h = (int(x) for x in aspect_ratio.split(":"))
         side = math.sqrt(1024 * 1024 / (w * h))
         base = (round(w * side / 16) * 16, round(h * side / 16) * 16)

@@ -85,11 +85,16 @@ def as_str(value: Any, where: str) -> str:
 
 def as_list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
-        raise invalid(f"Invalid value at '{where}': expected a list, got {type(value).__name__}", where)
+        raise invalid(
+            f"Invalid value at '{where}': expected a list, got {type(value).__name__}",
+            where,
+        )
     return value
 
 
-def enum(value: Any, allowed: frozenset[str], where: str, type_name: str, prefix: str = "") -> str:
+def enum(
+    value: Any, allowed: frozenset[str], where: str, type_name: str, prefix: str = ""
+) -> str:
     """An enum name in any case (`high`, `HIGH`), optionally without its common prefix."""
     if isinstance(value, str):
         name = value.upper()
@@ -113,7 +118,14 @@ GENERATION_CONFIG = frozenset(
 )  # fmt: skip
 THINKING_CONFIG = frozenset({"thinkingLevel", "thinkingBudget", "includeThoughts"})
 IMAGE_CONFIG = frozenset(
-    {"aspectRatio", "imageSize", "personGeneration", "outputMimeType", "outputCompressionQuality", "imageOutputOptions"}
+    {
+        "aspectRatio",
+        "imageSize",
+        "personGeneration",
+        "outputMimeType",
+        "outputCompressionQuality",
+        "imageOutputOptions",
+    }
 )
 CONTENT = frozenset({"role", "parts"})
 PART = frozenset(
@@ -129,13 +141,25 @@ TOOL = frozenset(
      "fileSearch", "computerUse", "retrieval", "enterpriseWebSearch"}
 )  # fmt: skip
 FUNCTION_DECLARATION = frozenset(
-    {"name", "description", "parameters", "parametersJsonSchema", "response", "responseJsonSchema", "behavior"}
+    {
+        "name",
+        "description",
+        "parameters",
+        "parametersJsonSchema",
+        "response",
+        "responseJsonSchema",
+        "behavior",
+    }
 )
 SAFETY_SETTING = frozenset({"category", "threshold", "method"})
-TOOL_CONFIG = frozenset({"functionCallingConfig", "retrievalConfig", "includeServerSideToolInvocations"})
+TOOL_CONFIG = frozenset(
+    {"functionCallingConfig", "retrievalConfig", "includeServerSideToolInvocations"}
+)
 COUNT_TOKENS = frozenset({"contents", "generateContentRequest"})
 
-THINKING_LEVEL_ENUM = frozenset({"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"})
+THINKING_LEVEL_ENUM = frozenset(
+    {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"}
+)
 MEDIA_RESOLUTION_ENUM = frozenset(
     {"MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM", "MEDIA_RESOLUTION_HIGH",
      "MEDIA_RESOLUTION_ULTRA_HIGH"}

@@ -33,7 +33,9 @@ def bearer_key(request: web.Request, state: State) -> str:
             )
         return "anonymous"
     if state.config.api_key is not None and token != state.config.api_key:
-        raise unauthenticated("Incorrect API key provided. Check the key you set for this endpoint.")
+        raise unauthenticated(
+            "Incorrect API key provided. Check the key you set for this endpoint."
+        )
     return token
 
 
@@ -42,7 +44,11 @@ def usage_json(res: GenResult, flavour: str) -> dict[str, Any]:
     output = res.candidates_tokens
     total = res.prompt_tokens + output + res.thoughts_tokens
     if flavour == "google-openai":
-        return {"prompt_tokens": res.prompt_tokens, "completion_tokens": output, "total_tokens": total}
+        return {
+            "prompt_tokens": res.prompt_tokens,
+            "completion_tokens": output,
+            "total_tokens": total,
+        }
     details: dict[str, Any] = {"reasoning_tokens": res.thoughts_tokens}
     if res.image_tokens:
         details["image_tokens"] = res.image_tokens
@@ -55,7 +61,9 @@ def usage_json(res: GenResult, flavour: str) -> dict[str, Any]:
     }
 
 
-def completion_json(res: GenResult, req: GenRequest, rid: str, flavour: str, model_name: str) -> dict[str, Any]:
+def completion_json(
+    res: GenResult, req: GenRequest, rid: str, flavour: str, model_name: str
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": res.text or None}
     if res.block_reason or res.safety_blocked:
         finish = "content_filter"
@@ -75,7 +83,12 @@ def completion_json(res: GenResult, req: GenRequest, rid: str, flavour: str, mod
         message["reasoning"] = res.thought_text
     if res.image is not None:
         message["images"] = [
-            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(img).decode()}}
+            {
+                "type": "image_url",
+                "image_url": {
+                    "url": "data:image/jpeg;base64," + base64.b64encode(img).decode()
+                },
+            }
             for img in (res.image, *res.more_images)
         ]
     return {
@@ -83,7 +96,9 @@ def completion_json(res: GenResult, req: GenRequest, rid: str, flavour: str, mod
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model_name,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+        ],
         "usage": usage_json(res, flavour),
     }
 
@@ -91,7 +106,13 @@ def completion_json(res: GenResult, req: GenRequest, rid: str, flavour: str, mod
 def _stream_body(completion: dict[str, Any]) -> bytes:
     choice = completion["choices"][0]
     chunk = dict(completion, object="chat.completion.chunk")
-    chunk["choices"] = [{"index": 0, "delta": choice["message"], "finish_reason": choice["finish_reason"]}]
+    chunk["choices"] = [
+        {
+            "index": 0,
+            "delta": choice["message"],
+            "finish_reason": choice["finish_reason"],
+        }
+    ]
     return b"data: " + dumps(chunk) + b"\n\ndata: [DONE]\n\n"
 
 
@@ -111,10 +132,20 @@ async def chat(request: web.Request, state: State, door: Door) -> web.StreamResp
         stream = bool(body.get("stream"))
         return model, req
 
-    async def write(req_: web.Request, res: GenResult, req: GenRequest, rid: str, decision: faults.Decision) -> web.StreamResponse:
-        completion = completion_json(res, req, rid, door.flavour, model_names.get("name", req.model.id))
+    async def write(
+        req_: web.Request,
+        res: GenResult,
+        req: GenRequest,
+        rid: str,
+        decision: faults.Decision,
+    ) -> web.StreamResponse:
+        completion = completion_json(
+            res, req, rid, door.flavour, model_names.get("name", req.model.id)
+        )
         if stream:
-            return web.Response(body=_stream_body(completion), content_type="text/event-stream")
+            return web.Response(
+                body=_stream_body(completion), content_type="text/event-stream"
+            )
         return await send_json(req_, completion, decision)
 
     return await serve(request, state, door, key, parse, write)
@@ -132,14 +163,28 @@ async def images(request: web.Request, state: State, door: Door) -> web.StreamRe
         model, req, fmt["value"] = images_request(body, door.flavour, state.files)
         return model, req
 
-    async def write(req_: web.Request, res: GenResult, req: GenRequest, rid: str, decision: faults.Decision) -> web.StreamResponse:
+    async def write(
+        req_: web.Request,
+        res: GenResult,
+        req: GenRequest,
+        rid: str,
+        decision: faults.Decision,
+    ) -> web.StreamResponse:
         if res.block_reason or res.image is None:
-            err = ApiError(400, "Image generation failed: the request was blocked by the safety filters.", openai_code="content_policy_violation")
+            err = ApiError(
+                400,
+                "Image generation failed: the request was blocked by the safety filters.",
+                openai_code="content_policy_violation",
+            )
             return error_response(err, door.flavour)
         data = []
         for img in (res.image, *res.more_images):
             b64 = base64.b64encode(img).decode()
-            data.append({"b64_json": b64} if fmt["value"] == "b64_json" else {"url": "data:image/jpeg;base64," + b64})
+            data.append(
+                {"b64_json": b64}
+                if fmt["value"] == "b64_json"
+                else {"url": "data:image/jpeg;base64," + b64}
+            )
         body = {
             "created": int(time.time()),
             "data": data,
@@ -147,7 +192,10 @@ async def images(request: web.Request, state: State, door: Door) -> web.StreamRe
                 "input_tokens": res.prompt_tokens,
                 "output_tokens": res.image_tokens,
                 "total_tokens": res.prompt_tokens + res.image_tokens,
-                "input_tokens_details": {"text_tokens": res.prompt_tokens, "image_tokens": 0},
+                "input_tokens_details": {
+                    "text_tokens": res.prompt_tokens,
+                    "image_tokens": 0,
+                },
             },
         }
         return await send_json(req_, body, decision)
@@ -162,5 +210,10 @@ async def list_models(request: web.Request, state: State, door: Door) -> web.Res
         return error_response(err, door.flavour)
     names = list(MODELS) + (list(OPENAI_ALIASES) if door.flavour == "openai" else [])
     prefix = "models/" if door.flavour == "google-openai" else ""
-    data = [{"id": prefix + name, "object": "model", "created": 0, "owned_by": "google"} for name in names]
-    return web.Response(body=dumps({"object": "list", "data": data}), content_type="application/json")
+    data = [
+        {"id": prefix + name, "object": "model", "created": 0, "owned_by": "google"}
+        for name in names
+    ]
+    return web.Response(
+        body=dumps({"object": "list", "data": data}), content_type="application/json"
+    )

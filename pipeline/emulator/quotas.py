@@ -12,12 +12,18 @@ from collections import deque
 from dataclasses import dataclass
 
 QUOTA_IDS = {
-    "rpm": ("GenerateRequestsPerMinutePerProjectPerModel", "generativelanguage.googleapis.com/generate_content_requests"),
+    "rpm": (
+        "GenerateRequestsPerMinutePerProjectPerModel",
+        "generativelanguage.googleapis.com/generate_content_requests",
+    ),
     "tpm": (
         "GenerateContentInputTokensPerModelPerMinute",
         "generativelanguage.googleapis.com/generate_content_input_token_count",
     ),
-    "rpd": ("GenerateRequestsPerDayPerProjectPerModel", "generativelanguage.googleapis.com/generate_requests_per_model_per_day"),
+    "rpd": (
+        "GenerateRequestsPerDayPerProjectPerModel",
+        "generativelanguage.googleapis.com/generate_requests_per_model_per_day",
+    ),
 }
 
 
@@ -44,7 +50,9 @@ class RollingWindow:
         excess = self.total + amount - self.limit
         if excess <= 0:
             return 0.0
-        if amount > self.limit:  # never fits: report a whole window, the client's retries will give up
+        if (
+            amount > self.limit
+        ):  # never fits: report a whole window, the client's retries will give up
             return self.window_s
         for at, n in self.events:
             excess -= n
@@ -74,8 +82,23 @@ class Refusal:
 class Quotas:
     """All windows of one emulator, created per (key, model) on first use."""
 
-    def __init__(self, rpm: int | None, tpm: int | None, rpd: int | None, window_s: float, day_window_s: float) -> None:
-        self.specs = [(k, v, w) for k, v, w in (("rpm", rpm, window_s), ("tpm", tpm, window_s), ("rpd", rpd, day_window_s)) if v]
+    def __init__(
+        self,
+        rpm: int | None,
+        tpm: int | None,
+        rpd: int | None,
+        window_s: float,
+        day_window_s: float,
+    ) -> None:
+        self.specs = [
+            (k, v, w)
+            for k, v, w in (
+                ("rpm", rpm, window_s),
+                ("tpm", tpm, window_s),
+                ("rpd", rpd, day_window_s),
+            )
+            if v
+        ]
         self.windows: dict[tuple[str, str], list[tuple[str, RollingWindow]]] = {}
 
     @property
@@ -85,7 +108,10 @@ class Quotas:
     def _get(self, key: str, model: str) -> list[tuple[str, RollingWindow]]:
         found = self.windows.get((key, model))
         if found is None:
-            found = [(kind, RollingWindow(limit, window)) for kind, limit, window in self.specs]
+            found = [
+                (kind, RollingWindow(limit, window))
+                for kind, limit, window in self.specs
+            ]
             self.windows[(key, model)] = found
         return found
 
@@ -99,7 +125,13 @@ class Quotas:
                 worst = (wait, kind, window)
         if worst is not None:
             wait, kind, window = worst
-            return Refusal(kind, window.limit, wait, self._remaining(windows, "rpm"), self._remaining(windows, "tpm"))
+            return Refusal(
+                kind,
+                window.limit,
+                wait,
+                self._remaining(windows, "rpm"),
+                self._remaining(windows, "tpm"),
+            )
         for kind, window in windows:
             window.add(now, tokens if kind == "tpm" else 1)
         return None

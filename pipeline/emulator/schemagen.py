@@ -11,7 +11,20 @@ from __future__ import annotations
 import random
 from typing import Any
 
-_WORDS = ("alpha", "bravo", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "iris", "juniper", "kelp", "lumen")
+_WORDS = (
+    "alpha",
+    "bravo",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "garnet",
+    "harbor",
+    "iris",
+    "juniper",
+    "kelp",
+    "lumen",
+)
 _FORMATS = {
     "date": "2026-01-15",
     "date-time": "2026-01-15T10:30:00Z",
@@ -67,12 +80,20 @@ def generate(schema: Any, rng: random.Random, root: Any = None, depth: int = 0) 
         return schema["enum"][rng.randrange(len(schema["enum"]))]
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
-            branches = [b for b in schema[key] if not (isinstance(b, dict) and b.get("type") == "null")]
+            branches = [
+                b
+                for b in schema[key]
+                if not (isinstance(b, dict) and b.get("type") == "null")
+            ]
             return generate((branches or schema[key])[0], rng, root, depth + 1)
     if schema.get("allOf"):
         merged: dict[str, Any] = {}
         for part in schema["allOf"]:
-            part = _resolve(part["$ref"], root) if isinstance(part, dict) and "$ref" in part else part
+            part = (
+                _resolve(part["$ref"], root)
+                if isinstance(part, dict) and "$ref" in part
+                else part
+            )
             for k, v in part.items():
                 if k in ("properties",) and k in merged:
                     merged[k] = {**merged[k], **v}
@@ -87,7 +108,13 @@ def generate(schema: Any, rng: random.Random, root: Any = None, depth: int = 0) 
         kinds = [k for k in kind if k != "null"]
         kind = kinds[0] if kinds else "null"
     if kind is None:
-        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+        kind = (
+            "object"
+            if "properties" in schema
+            else "array"
+            if "items" in schema
+            else "string"
+        )
     maker = _MAKERS.get(kind)
     return maker(schema, rng, root, depth) if maker else None
 
@@ -100,24 +127,34 @@ def _resolve(ref: str, root: Any) -> Any:
     return node
 
 
-def _object(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -> dict[str, Any]:
+def _object(
+    schema: dict[str, Any], rng: random.Random, root: Any, depth: int
+) -> dict[str, Any]:
     props = schema.get("properties") or {}
     out = {name: generate(sub, rng, root, depth + 1) for name, sub in props.items()}
     for name in schema.get("required") or ():
         if name not in out:
             extra = schema.get("additionalProperties")
-            out[name] = generate(extra, rng, root, depth + 1) if isinstance(extra, dict) else "value"
+            out[name] = (
+                generate(extra, rng, root, depth + 1)
+                if isinstance(extra, dict)
+                else "value"
+            )
     return out
 
 
-def _array(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -> list[Any]:
+def _array(
+    schema: dict[str, Any], rng: random.Random, root: Any, depth: int
+) -> list[Any]:
     low = int(schema.get("minItems", 1 if depth < 4 else 0))
     high = int(schema.get("maxItems", max(low, 3)))
     n = rng.randint(low, max(low, high))
     items = schema.get("items")
     if isinstance(items, list):  # tuple validation
         return [generate(s, rng, root, depth + 1) for s in items]
-    values = [generate(items or {"type": "string"}, rng, root, depth + 1) for _ in range(n)]
+    values = [
+        generate(items or {"type": "string"}, rng, root, depth + 1) for _ in range(n)
+    ]
     if schema.get("uniqueItems") and values and all(isinstance(v, str) for v in values):
         values = [f"{v}-{i}" for i, v in enumerate(values)]
     return values
@@ -155,11 +192,21 @@ def _integer(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) 
 def _bounds(schema: dict[str, Any], low: float, high: float) -> tuple[float, float]:
     lo = schema.get("minimum", schema.get("exclusiveMinimum"))
     hi = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if isinstance(schema.get("exclusiveMinimum"), (int, float)) and "minimum" not in schema:
+    if (
+        isinstance(schema.get("exclusiveMinimum"), (int, float))
+        and "minimum" not in schema
+    ):
         lo = schema["exclusiveMinimum"] + 1
-    if isinstance(schema.get("exclusiveMaximum"), (int, float)) and "maximum" not in schema:
+    if (
+        isinstance(schema.get("exclusiveMaximum"), (int, float))
+        and "maximum" not in schema
+    ):
         hi = schema["exclusiveMaximum"] - 1
-    lo = float(lo) if lo is not None else (min(low, float(hi) - 100) if hi is not None else low)
+    lo = (
+        float(lo)
+        if lo is not None
+        else (min(low, float(hi) - 100) if hi is not None else low)
+    )
     hi = float(hi) if hi is not None else lo + (high - low)
     return lo, hi
 
@@ -180,6 +227,10 @@ def invalid_for(schema: Any) -> Any:
     kind = schema.get("type") if isinstance(schema, dict) else None
     if isinstance(kind, str) and kind.lower() == "array":
         return {"emulator": "json_invalid"}
-    if isinstance(kind, str) and kind.lower() == "object" or (isinstance(schema, dict) and "properties" in schema):
+    if (
+        isinstance(kind, str)
+        and kind.lower() == "object"
+        or (isinstance(schema, dict) and "properties" in schema)
+    ):
         return ["emulator: json_invalid"]
     return {"emulator": ["json_invalid"]}

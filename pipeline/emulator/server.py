@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -19,9 +19,9 @@ from .config import EmulatorConfig
 class EmulatorServer:
     """An emulator listening on config.host:config.port (port 0: a free port) while the block runs.
 
-        async with EmulatorServer(EmulatorConfig(port=0)) as emu:
-            ... requests to emu.base_url ...
-            emu.ledger()
+    async with EmulatorServer(EmulatorConfig(port=0)) as emu:
+        ... requests to emu.base_url ...
+        emu.ledger()
     """
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
@@ -30,16 +30,24 @@ class EmulatorServer:
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> EmulatorServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def start(self) -> None:
         runner = web.AppRunner(
-            self.app, access_log=None, handler_cancellation=True, shutdown_timeout=self.config.shutdown_timeout_s
+            self.app,
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=self.config.shutdown_timeout_s,
         )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
@@ -62,8 +70,8 @@ class EmulatorServer:
 class EmulatorThread:
     """An EmulatorServer on its own event loop in a daemon thread, for sync code and SDK tests.
 
-        with EmulatorThread(EmulatorConfig(port=0)) as emu:
-            client = genai.Client(api_key="k", http_options=HttpOptions(base_url=emu.base_url))
+    with EmulatorThread(EmulatorConfig(port=0)) as emu:
+        client = genai.Client(api_key="k", http_options=HttpOptions(base_url=emu.base_url))
     """
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
@@ -73,9 +81,9 @@ class EmulatorThread:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
 
-    def __enter__(self) -> EmulatorThread:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="emulator", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -84,7 +92,12 @@ class EmulatorThread:
         self.base_url = self.server.base_url
         return self
 
-    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        et: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
@@ -96,7 +109,7 @@ class EmulatorThread:
             self._stop = asyncio.Event()
             try:
                 await self.server.start()
-            except BaseException as exc:
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread by __enter__
                 self._error = exc
                 self._ready.set()
                 return

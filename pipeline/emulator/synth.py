@@ -18,15 +18,59 @@ from .faults import Decision
 from .models import image_dimensions
 from .request import GenRequest, text_tokens
 
-_WORDS = (
-    "the data shows a clear pattern across every sample we reviewed and the results suggest that further "
-    "analysis would confirm this trend while costs remain stable over time given current assumptions about "
-    "demand supply quality and growth in each region"
-).split()
+_WORDS = [
+    "the",
+    "data",
+    "shows",
+    "a",
+    "clear",
+    "pattern",
+    "across",
+    "every",
+    "sample",
+    "we",
+    "reviewed",
+    "and",
+    "the",
+    "results",
+    "suggest",
+    "that",
+    "further",
+    "analysis",
+    "would",
+    "confirm",
+    "this",
+    "trend",
+    "while",
+    "costs",
+    "remain",
+    "stable",
+    "over",
+    "time",
+    "given",
+    "current",
+    "assumptions",
+    "about",
+    "demand",
+    "supply",
+    "quality",
+    "and",
+    "growth",
+    "in",
+    "each",
+    "region",
+]
 # One long deterministic filler, cut per reply: far cheaper than drawing words one by one.
 _FILLER = " ".join(random.Random(0).choices(_WORDS, k=4000))
-_FILLER_STARTS = [0] + [i + 1 for i, c in enumerate(_FILLER[: len(_FILLER) // 2]) if c == " "]
-_THOUGHT_RANGES = {"MINIMAL": (0, 0), "LOW": (100, 300), "MEDIUM": (400, 1000), "HIGH": (1000, 3000)}
+_FILLER_STARTS = [0] + [
+    i + 1 for i, c in enumerate(_FILLER[: len(_FILLER) // 2]) if c == " "
+]
+_THOUGHT_RANGES = {
+    "MINIMAL": (0, 0),
+    "LOW": (100, 300),
+    "MEDIUM": (400, 1000),
+    "HIGH": (1000, 3000),
+}
 
 
 @dataclass(slots=True)
@@ -42,7 +86,9 @@ class GenResult:
     finish_reason: str = "STOP"
     block_reason: str | None = None
     safety_blocked: bool = False
-    empty_content: bool = False  # MAX_TOKENS with `content: {"role": "model"}` and no parts
+    empty_content: bool = (
+        False  # MAX_TOKENS with `content: {"role": "model"}` and no parts
+    )
     prompt_tokens: int = 0
     prompt_details: dict[str, int] = field(default_factory=dict)
     text_tokens: int = 0
@@ -56,12 +102,20 @@ class GenResult:
 
 
 def rng_for(seed: int, body_hash: bytes) -> random.Random:
-    return random.Random(int.from_bytes(body_hash[:8], "big") ^ (seed * 0x9E3779B97F4A7C15 & (2**64 - 1)))
+    return random.Random(
+        int.from_bytes(body_hash[:8], "big") ^ (seed * 0x9E3779B97F4A7C15 & (2**64 - 1))
+    )
 
 
-def generate(req: GenRequest, rng: random.Random, decision: Decision, signature: str) -> GenResult:
+def generate(
+    req: GenRequest, rng: random.Random, decision: Decision, signature: str
+) -> GenResult:
     """The reply for `req`, shaped by the reply directives in `decision`."""
-    res = GenResult(prompt_tokens=req.prompt_tokens, prompt_details=req.prompt_details, signature=signature)
+    res = GenResult(
+        prompt_tokens=req.prompt_tokens,
+        prompt_details=req.prompt_details,
+        signature=signature,
+    )
     if decision.block:
         res.block_reason = decision.block
         return res
@@ -74,10 +128,14 @@ def generate(req: GenRequest, rng: random.Random, decision: Decision, signature:
         res.finish_reason, res.empty_content = "MAX_TOKENS", True
         return res
     if decision.finish:
-        res.finish_reason, res.safety_blocked, res.empty_content = decision.finish, True, True
+        res.finish_reason, res.safety_blocked, res.empty_content = (
+            decision.finish,
+            True,
+            True,
+        )
         return res
     if req.include_thoughts and res.thoughts_tokens:
-        res.thought_text = f"**Planning the answer**\n\nI read the request about \"{_excerpt(req.last_user_text, 40)}\" and outline a reply."
+        res.thought_text = f'**Planning the answer**\n\nI read the request about "{_excerpt(req.last_user_text, 40)}" and outline a reply.'
     room = None if budget is None else budget - res.thoughts_tokens
     call = _function_call(req, rng)
     if call is not None:
@@ -103,7 +161,11 @@ def generate(req: GenRequest, rng: random.Random, decision: Decision, signature:
 
 def _thoughts(req: GenRequest, rng: random.Random) -> int:
     if req.thinking_budget is not None:
-        return rng.randint(max(1, req.thinking_budget // 4), req.thinking_budget) if req.thinking_budget > 0 else 0
+        return (
+            rng.randint(max(1, req.thinking_budget // 4), req.thinking_budget)
+            if req.thinking_budget > 0
+            else 0
+        )
     low, high = _THOUGHT_RANGES.get(req.thinking_level or "", (0, 0))
     return rng.randint(low, high) if high else 0
 
@@ -139,13 +201,17 @@ def _function_call(req: GenRequest, rng: random.Random) -> dict[str, Any] | None
     return None
 
 
-def _image(req: GenRequest, res: GenResult, rng: random.Random, decision: Decision) -> None:
+def _image(
+    req: GenRequest, res: GenResult, rng: random.Random, decision: Decision
+) -> None:
     if decision.image_safety or decision.no_image:
         res.finish_reason = "IMAGE_SAFETY" if decision.image_safety else "NO_IMAGE"
         return
     width, height = req.image_dims or image_dimensions(req.aspect_ratio, req.image_size)
     colour = rng.randrange(1 << 16)
     res.image = images.jpeg(width, height, colour)
-    res.more_images = [images.jpeg(width, height, colour + i) for i in range(1, req.image_count)]
+    res.more_images = [
+        images.jpeg(width, height, colour + i) for i in range(1, req.image_count)
+    ]
     res.image_size = (width, height)
     res.image_tokens = req.model.image_token_count(req.image_size) * req.image_count

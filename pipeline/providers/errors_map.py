@@ -64,6 +64,7 @@ class Rule:
         None  # an ErrorInfo reason that must be present, e.g. API_KEY_INVALID
     )
     call: Call | None = None  # the row applies only to this kind of call
+    mentions: str | None = None  # text the server's message must contain (lower case)
 
 
 def _rule(
@@ -77,6 +78,9 @@ RULES: tuple[Rule, ...] = (
     _rule(CredentialsError, 400, reason="API_KEY_INVALID"),
     _rule(CredentialsError, 401),
     _rule(RequestRejected, 403, call="files"),
+    # "You do not have permission to access the File abc or it may not exist": the file expired or was
+    # deleted, not a refused key; the row can upload it again.
+    Rule(RequestRejected, frozenset({403}), mentions="access the file"),
     _rule(CredentialsError, 403),
     _rule(TransportError, 408),
     _rule(RateLimited, 429),
@@ -108,6 +112,8 @@ def rule_for(status: int, body: ErrorBody, call: Call = "generate") -> Rule:
         if rule.reason is not None and rule.reason not in body.reasons:
             continue
         if rule.call is not None and rule.call != call:
+            continue
+        if rule.mentions is not None and rule.mentions not in body.message.lower():
             continue
         return rule
     raise AssertionError("the last rule matches every status")  # pragma: no cover

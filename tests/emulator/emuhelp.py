@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from pipeline.emulator import EmulatorConfig, EmulatorServer
+
+from pipeline.emulator import EmulatorServer
 
 KEY = "test-key"
 PRO = "gemini-3.1-pro-preview"
@@ -37,8 +38,12 @@ class Emu:
         hdrs = dict(headers or {})
         if key is not None and "Authorization" not in hdrs:
             hdrs["x-goog-api-key"] = key
-        kwargs: dict[str, Any] = {"data": io.BytesIO(raw)} if raw is not None else {"json": body}
-        async with self.session.post(self.base_url + path, headers=hdrs, **kwargs) as resp:
+        kwargs: dict[str, Any] = (
+            {"data": io.BytesIO(raw)} if raw is not None else {"json": body}
+        )
+        async with self.session.post(
+            self.base_url + path, headers=hdrs, **kwargs
+        ) as resp:
             text = await resp.text()
             try:
                 import json
@@ -48,11 +53,17 @@ class Emu:
                 payload = text
             return resp.status, payload, resp.headers
 
-    async def generate(self, body: Any, model: str = FLASH, **kw: Any) -> tuple[int, Any]:
-        status, payload, _ = await self.post(f"/v1beta/models/{model}:generateContent", body, **kw)
+    async def generate(
+        self, body: Any, model: str = FLASH, **kw: Any
+    ) -> tuple[int, Any]:
+        status, payload, _ = await self.post(
+            f"/v1beta/models/{model}:generateContent", body, **kw
+        )
         return status, payload
 
-    async def openai(self, path: str, body: Any, *, prefix: str = "/v1", key: str | None = KEY) -> tuple[int, Any, Any]:
+    async def openai(
+        self, path: str, body: Any, *, prefix: str = "/v1", key: str | None = KEY
+    ) -> tuple[int, Any, Any]:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return await self.post(f"{prefix}{path}", body, key=None, headers=headers)
 
@@ -61,5 +72,3 @@ class Emu:
 
 
 MakeEmu = Callable[..., Awaitable[Emu]]
-
-

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.emulator.faults import NO_FAULT, DirectiveError, decide, parse, random_fault
+from pipeline.emulator.faults import (
+    NO_FAULT,
+    DirectiveError,
+    decide,
+    parse,
+    random_fault,
+)
 
 
 def test_no_marker_means_no_directives() -> None:
@@ -58,7 +64,14 @@ def test_several_blocks_and_items_combine() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["[[emu:explode]]", "[[emu:fail=418]]", "[[emu:fail=abc]]", "[[emu:block=NOPE]]", "[[emu:retry=soon]]"]
+    "text",
+    [
+        "[[emu:explode]]",
+        "[[emu:fail=418]]",
+        "[[emu:fail=abc]]",
+        "[[emu:block=NOPE]]",
+        "[[emu:retry=soon]]",
+    ],
 )
 def test_bad_directives_are_refused(text: str) -> None:
     with pytest.raises(DirectiveError):
@@ -78,12 +91,21 @@ def test_random_faults_are_a_pure_function_of_seed_body_and_attempt() -> None:
 def test_directives_win_over_random_faults() -> None:
     d = parse("[[emu:fail=504]]")
     for attempt in range(1, 50):
-        assert decide(d, attempt, body_hash=b"x", fault_rate=1.0, fault_mix=("reset",)).status == 504
+        assert (
+            decide(
+                d, attempt, body_hash=b"x", fault_rate=1.0, fault_mix=("reset",)
+            ).status
+            == 504
+        )
 
 
 def test_random_fault_kinds_map_to_decisions() -> None:
     none = parse("")
-    hang = decide(none, 1, body_hash=b"x", fault_rate=1.0, fault_mix=("hang",), hang_s=9.0)
+    hang = decide(
+        none, 1, body_hash=b"x", fault_rate=1.0, fault_mix=("hang",), hang_s=9.0
+    )
     assert hang.hang_s == 9.0 and hang.random
-    limited = decide(none, 1, body_hash=b"x", fault_rate=1.0, fault_mix=("429",), default_retry_s=2.0)
+    limited = decide(
+        none, 1, body_hash=b"x", fault_rate=1.0, fault_mix=("429",), default_retry_s=2.0
+    )
     assert (limited.status, limited.retry_s) == (429, 2.0)

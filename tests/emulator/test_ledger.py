@@ -17,7 +17,9 @@ async def test_ledger_counts_and_bills_only_successes(emu: Emu) -> None:
     await emu.generate(text_body("x", bogus=1))
     await emu.generate(text_body("[[emu:fail=500]]"))
     ledger = emu.ledger()
-    assert ledger["requests_by_route"][f"POST /v1beta/models/{{model}}:generateContent"] == {"200": 1, "400": 1, "500": 1}
+    assert ledger["requests_by_route"][
+        "POST /v1beta/models/{model}:generateContent"
+    ] == {"200": 1, "400": 1, "500": 1}
     usage = ok["usageMetadata"]
     assert ledger["tokens"]["input"] == usage["promptTokenCount"]
     assert ledger["tokens"]["output"] == usage["candidatesTokenCount"]
@@ -62,25 +64,33 @@ async def test_ledger_endpoint_and_reset(emu: Emu) -> None:
 
 async def test_ledger_file_is_written_on_shutdown(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
-    async with EmulatorServer(EmulatorConfig(port=0, ledger_path=str(path))) as server, aiohttp.ClientSession() as session:
+    async with (
+        EmulatorServer(EmulatorConfig(port=0, ledger_path=str(path))) as server,
+        aiohttp.ClientSession() as session,
+    ):
         url = f"{server.base_url}/v1beta/models/{FLASH}:generateContent"
-        async with session.post(url, json=text_body("x"), headers={"x-goog-api-key": KEY}) as resp:
+        async with session.post(
+            url, json=text_body("x"), headers={"x-goog-api-key": KEY}
+        ) as resp:
             assert resp.status == 200
     assert json.loads(path.read_text())["requests"] == 1
     assert KEY not in path.read_text()
 
 
 def test_latency_is_deterministic_per_body() -> None:
+    import hashlib
+
     from pipeline.emulator.config import EmulatorConfig as Config
     from pipeline.emulator.flow import base_latency
-
-    import hashlib
 
     config = Config(latency_ms=100, latency_p99_ms=1000, seed=1)
     digests = [hashlib.sha256(str(i).encode()).digest() for i in range(1000)]
     samples = [base_latency(config, d) for d in digests]
     assert samples == [base_latency(config, d) for d in digests]
-    assert samples != [base_latency(Config(latency_ms=100, latency_p99_ms=1000, seed=2), d) for d in digests]
+    assert samples != [
+        base_latency(Config(latency_ms=100, latency_p99_ms=1000, seed=2), d)
+        for d in digests
+    ]
     ordered = sorted(samples)
     assert 0.08 < ordered[500] < 0.125  # the median
     assert 0.6 < ordered[990] < 1.6  # the p99

@@ -20,7 +20,9 @@ def test_weighted_wait_counts_enough_old_entries() -> None:
     w = RollingWindow(100, 60.0)
     w.add(0.0, 50)
     w.add(10.0, 40)
-    assert w.wait(20.0, 60) == pytest.approx(40.0)  # 90 + 60 - 100: the entry of 50 must leave (t=60)
+    assert w.wait(20.0, 60) == pytest.approx(
+        40.0
+    )  # 90 + 60 - 100: the entry of 50 must leave (t=60)
     assert w.wait(20.0, 100) == pytest.approx(50.0)  # both must leave (t=70)
     assert w.wait(20.0, 101) == 60.0  # never fits: a whole window
 
@@ -47,8 +49,16 @@ def test_the_longest_wait_names_the_limit() -> None:
     assert q.admit("k", "m", 10, 0.0) is None
     assert q.admit("k", "m", 10, 0.1) is None
     refusal = q.admit("k", "m", 10, 0.2)
-    assert refusal is not None and refusal.kind == "rpd" and refusal.retry_after_s == pytest.approx(99.8)
+    assert (
+        refusal is not None
+        and refusal.kind == "rpd"
+        and refusal.retry_after_s == pytest.approx(99.8)
+    )
     tokens = Quotas(rpm=None, tpm=100, rpd=None, window_s=1.0, day_window_s=100.0)
     assert tokens.admit("k", "m", 80, 0.0) is None
     refusal = tokens.admit("k", "m", 30, 0.5)
-    assert refusal is not None and refusal.kind == "tpm" and refusal.retry_after_s == pytest.approx(0.5)
+    assert (
+        refusal is not None
+        and refusal.kind == "tpm"
+        and refusal.retry_after_s == pytest.approx(0.5)
+    )

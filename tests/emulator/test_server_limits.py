@@ -25,7 +25,10 @@ async def test_rpm_limit(make_emu: MakeEmu) -> None:
     details = _details(reply)
     violation = details["QuotaFailure"]["violations"][0]
     assert violation["quotaId"] == "GenerateRequestsPerMinutePerProjectPerModel"
-    assert violation["quotaValue"] == "2" and violation["quotaDimensions"]["model"] == FLASH
+    assert (
+        violation["quotaValue"] == "2"
+        and violation["quotaDimensions"]["model"] == FLASH
+    )
     assert 0 < _seconds(details["RetryInfo"]["retryDelay"]) <= 0.5
     assert "Help" in details
     await asyncio.sleep(_seconds(details["RetryInfo"]["retryDelay"]) + 0.02)
@@ -38,7 +41,10 @@ async def test_tpm_limit_counts_input_tokens(make_emu: MakeEmu) -> None:
     assert (await emu.generate(text_body("a" * 32)))[0] == 200  # 8 tokens
     status, reply = await emu.generate(text_body("b" * 12))  # 3 more: 11 > 10
     assert status == 429
-    assert _details(reply)["QuotaFailure"]["violations"][0]["quotaId"] == "GenerateContentInputTokensPerModelPerMinute"
+    assert (
+        _details(reply)["QuotaFailure"]["violations"][0]["quotaId"]
+        == "GenerateContentInputTokensPerModelPerMinute"
+    )
     assert (await emu.generate(text_body("c" * 8)))[0] == 200  # 2 more: 10 fits
 
 
@@ -48,7 +54,11 @@ async def test_rpd_limit_uses_the_day_window(make_emu: MakeEmu) -> None:
     await asyncio.sleep(0.06)  # the minute window has passed, the day window has not
     status, reply = await emu.generate(text_body("b"))
     details = _details(reply)
-    assert status == 429 and details["QuotaFailure"]["violations"][0]["quotaId"] == "GenerateRequestsPerDayPerProjectPerModel"
+    assert (
+        status == 429
+        and details["QuotaFailure"]["violations"][0]["quotaId"]
+        == "GenerateRequestsPerDayPerProjectPerModel"
+    )
     assert _seconds(details["RetryInfo"]["retryDelay"]) > 29
 
 
@@ -63,7 +73,9 @@ async def test_limits_are_per_key_and_per_model(make_emu: MakeEmu) -> None:
 async def test_count_tokens_is_not_limited(make_emu: MakeEmu) -> None:
     emu = await make_emu(rpm=1)
     for _ in range(3):
-        status, _, _ = await emu.post(f"/v1beta/models/{FLASH}:countTokens", text_body("x"))
+        status, _, _ = await emu.post(
+            f"/v1beta/models/{FLASH}:countTokens", text_body("x")
+        )
         assert status == 200
 
 

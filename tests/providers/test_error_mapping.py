@@ -59,6 +59,13 @@ CASES: list[tuple[int, object, Call, type[PipelineError], str | None]] = [
         RequestRejected,
         "PERMISSION_DENIED",
     ),
+    (
+        403,
+        google(403, "PERMISSION_DENIED", "cannot access the File abc or it may not exist"),
+        "generate",
+        RequestRejected,
+        "PERMISSION_DENIED",
+    ),
     (403, google(403, "PERMISSION_DENIED"), "generate", CredentialsError, None),
     (408, b"Request Timeout", "generate", TransportError, "DEADLINE_EXCEEDED"),
     (

@@ -554,8 +554,18 @@ def test_a_403_on_a_file_is_a_missing_file_not_a_bad_key(
     with pytest.raises(RequestRejected) as caught:
         provider.parse_file(respond(403, body))
     assert caught.value.code == "PERMISSION_DENIED"
-    with pytest.raises(CredentialsError):
+    # on generateContent too: the file expired or was deleted; the row can upload it again
+    with pytest.raises(RequestRejected):
         provider.parse(respond(403, body), prompt())
+    refused = {
+        "error": {
+            "code": 403,
+            "message": "Method doesn't allow unregistered callers",
+            "status": "PERMISSION_DENIED",
+        }
+    }
+    with pytest.raises(CredentialsError):
+        provider.parse(respond(403, refused), prompt())
 
 
 def test_urlsafe_base64_images_are_accepted(

@@ -1,0 +1,143 @@
+"""Overhead: `pipeline run` against a minimal aiohttp-plus-semaphore loop, same rows, same emulator.
+
+The emulator answers at once (zero latency) in its own process, pinned to its own core, so the client's CPU
+per row is what limits both clients. Both run as subprocesses pinned to the other core; the figure is rows
+per second from spawn to exit (interpreter start, imports, reading the rows, writing Parquet included), and
+the ratio pipeline / baseline must be at least 0.8 (issue 3). The two clients alternate, `--rounds` times
+each, and the medians are compared, so a noisy neighbour hurts both alike.
+
+The baseline is what a careful user would write by hand: read the JSONL, one `asyncio.Semaphore(64)`, one
+aiohttp session, a POST per row, the reply's text and usage pulled out, one Parquet file written at the end.
+No journal, no retries, no limits, no progress.
+
+    python benchmarks/bench_overhead.py            # 40,000 rows, 3 rounds
+    python benchmarks/bench_overhead.py --quick    # 8,000 rows, 1 round
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from common import (
+    Emulator,
+    describe_cores,
+    rows_ok,
+    run_cli,
+    run_process,
+    verdict,
+    write_job,
+    write_rows,
+)
+
+TARGET = 0.8
+
+BASELINE = """
+import asyncio, json, sys
+import aiohttp, pyarrow as pa, pyarrow.parquet as pq
+
+base_url, rows_path, out_path, concurrency, key, model = sys.argv[1:7]
+concurrency = int(concurrency)
+
+async def main():
+    with open(rows_path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    url = f"{base_url}/v1beta/models/{model}:generateContent"
+    headers = {"x-goog-api-key": key, "Content-Type": "application/json"}
+    semaphore = asyncio.Semaphore(concurrency)
+    results = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def one(row):
+            body = json.dumps({"contents": [{"role": "user", "parts": [{"text": row["prompt"]}]}]})
+            async with semaphore:
+                async with session.post(url, data=body, headers=headers) as response:
+                    payload = await response.read()
+            reply = json.loads(payload)
+            parts = reply["candidates"][0]["content"].get("parts", [])
+            text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+            usage = reply.get("usageMetadata", {})
+            results.append((row["id"], "ok" if response.status == 200 else "failed", text,
+                            usage.get("promptTokenCount", 0), usage.get("candidatesTokenCount", 0)))
+        await asyncio.gather(*(one(row) for row in rows))
+    columns = list(zip(*results))
+    table = pa.table({"id": columns[0], "status": columns[1], "text": columns[2],
+                      "input_tokens": columns[3], "output_tokens": columns[4]})
+    pq.write_table(table, out_path)
+    if not all(s == "ok" for s in columns[1]):
+        sys.exit(1)
+
+asyncio.run(main())
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--rows", type=int, default=40_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--quick", action="store_true", help="8,000 rows, one round: a smoke run"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.rounds = 8_000, 1
+    from common import KEY, MODEL
+
+    print(
+        f"overhead: {args.rows:,} rows, concurrency {args.concurrency}, {args.rounds} round(s); {describe_cores()}"
+    )
+    pipeline_rates: list[float] = []
+    baseline_rates: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp, Emulator() as emu:
+        work = Path(tmp)
+        rows = write_rows(work / "rows.jsonl", args.rows)
+        job = write_job(work, rows, emu.base_url, concurrency=args.concurrency)
+        for round_ in range(args.rounds):
+            base = run_process(
+                [
+                    sys.executable,
+                    "-c",
+                    BASELINE,
+                    emu.base_url,
+                    str(rows),
+                    str(work / f"baseline-{round_}.parquet"),
+                    str(args.concurrency),
+                    KEY,
+                    MODEL,
+                ],
+                timeout_s=1800,
+            )
+            base.check("the baseline")
+            baseline_rates.append(args.rows / base.wall_s)
+            out = work / f"out-{round_}"
+            run = run_cli(job, out)
+            run.check("pipeline run")
+            if rows_ok(out) != args.rows:
+                raise SystemExit(f"pipeline run ended {rows_ok(out)} rows ok, not {args.rows}")
+            pipeline_rates.append(args.rows / run.wall_s)
+            print(
+                f"  round {round_ + 1}: baseline {baseline_rates[-1]:,.0f} rows/s ({base.wall_s:.1f} s), "
+                f"pipeline run {pipeline_rates[-1]:,.0f} rows/s ({run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB)"
+            )
+        served = emu.requests_seen()
+    baseline = statistics.median(baseline_rates)
+    pipeline = statistics.median(pipeline_rates)
+    ratio = pipeline / baseline
+    print(
+        f"baseline (aiohttp + semaphore + one Parquet file): {baseline:,.0f} rows/s (median)"
+    )
+    print(f"pipeline run (CLI, journaled): {pipeline:,.0f} rows/s (median)")
+    print(f"emulator answered {served[0]:,} requests, {served[1]} of them 429")
+    passed = ratio >= TARGET
+    print(verdict("overhead", ratio, f">= {TARGET}", passed))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
