@@ -122,6 +122,9 @@ _MODELS: tuple[ModelInfo, ...] = (
 )
 _BY_ID = {info.id: info for info in _MODELS}
 
+# The output cap assumed for a model we do not know (an aggregator's own name): 3.1 Pro's, the largest.
+DEFAULT_OUTPUT_LIMIT = 65_536
+
 
 def model_info(model: str) -> ModelInfo | None:
     """The catalog entry for `model` (a leading "models/" is ignored); None for names we do not know."""

@@ -302,25 +302,30 @@ def emulator_command(
     """Serve the local emulator of the Gemini and OpenAI-compatible APIs."""
     from pipeline.emulator import EmulatorConfig, serve_forever
 
-    config = EmulatorConfig(
-        host=host,
-        port=port,
-        api_key=api_key,
-        seed=seed,
-        latency_ms=latency_ms,
-        latency_p99_ms=latency_p99_ms,
-        ms_per_output_token=ms_per_output_token,
-        rpm=rpm,
-        tpm=tpm,
-        rpd=rpd,
-        window_s=window_s,
-        day_window_s=day_window_s,
-        fault_rate=fault_rate,
-        fault_mix=tuple(part.strip() for part in fault_mix.split(",") if part.strip()),
-        hang_s=hang_s,
-        file_processing_s=file_processing_s,
-        ledger_path=ledger_path,
-    )
+    try:
+        config = EmulatorConfig(
+            host=host,
+            port=port,
+            api_key=api_key,
+            seed=seed,
+            latency_ms=latency_ms,
+            latency_p99_ms=latency_p99_ms,
+            ms_per_output_token=ms_per_output_token,
+            rpm=rpm,
+            tpm=tpm,
+            rpd=rpd,
+            window_s=window_s,
+            day_window_s=day_window_s,
+            fault_rate=fault_rate,
+            fault_mix=tuple(
+                part.strip() for part in fault_mix.split(",") if part.strip()
+            ),
+            hang_s=hang_s,
+            file_processing_s=file_processing_s,
+            ledger_path=ledger_path,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
     def ready(base_url: str) -> None:
         click.echo(

@@ -27,7 +27,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from pipeline.budget import Budget
-from pipeline.catalog import model_info
+from pipeline.catalog import DEFAULT_OUTPUT_LIMIT, model_info
 from pipeline.errors import (
     BudgetExhausted,
     CredentialsError,
@@ -40,7 +40,7 @@ from pipeline.errors import (
 from pipeline.journal import Journal
 from pipeline.limits import Limits
 from pipeline.media import build_media_parts, media_context
-from pipeline.pricing import Price, price_for
+from pipeline.pricing import price_for
 from pipeline.progress import RunStats
 from pipeline.prompt import build_prompt
 from pipeline.providers import make_provider
@@ -49,13 +49,12 @@ from pipeline.records import InvalidRow, Outcome, Prompt, Row
 from pipeline.retry import RetryPolicy
 from pipeline.sink import write_results
 from pipeline.source import count_rows, iter_rows
-from pipeline.spec import JobSpec, PricingSpec
+from pipeline.spec import JobSpec
 from pipeline.summary import build_summary, write_summary
 from pipeline.transport import AiohttpTransport, Transport
 from pipeline.worker import RowRunner
 
 READ_BATCH = 512
-DEFAULT_OUTPUT_LIMIT = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,29 +91,6 @@ def output_dir(spec: JobSpec, out: Path | None) -> Path:
     if spec.output.dir is not None:
         return spec.output.dir
     return Path.cwd() / "out" / spec.name
-
-
-def pricing_override(pricing: PricingSpec) -> Price | None:
-    """The spec's [pricing] as a partial `Price` (missing fields fall back to the built-in table)."""
-    if (
-        pricing.input_per_million is None
-        and pricing.output_per_million is None
-        and pricing.per_image is None
-    ):
-        return None
-    return Price(
-        input=pricing.input_per_million
-        if pricing.input_per_million is not None
-        else 0.0,
-        output=pricing.output_per_million
-        if pricing.output_per_million is not None
-        else 0.0,
-        cached_input=pricing.cached_input_per_million,
-        input_long=pricing.input_above_200k_per_million,
-        output_long=pricing.output_above_200k_per_million,
-        image_output=pricing.image_output_per_million,
-        per_image=pricing.per_image,
-    )
 
 
 def _batches(rows: Iterator[Row | InvalidRow], size: int) -> list[Row | InvalidRow]:
@@ -298,7 +274,7 @@ async def run_job(
     environ = _environ_for(options)
     credentials = resolve_credentials(spec.provider, environ)
     provider = make_provider(spec.provider, credentials)
-    price = price_for(spec.provider.model, pricing_override(spec.pricing))
+    price = price_for(spec.provider.model, spec.pricing.overrides())
     if spec.limits.budget_usd is not None and price is None:
         raise SpecError(
             f"budget_usd needs a price, and there is none for model {spec.provider.model!r}: add a [pricing] "

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from pipeline.engine import pricing_override
 from pipeline.errors import PipelineError, RowInvalid
 from pipeline.estimate_count import Counter, open_counter
 from pipeline.estimate_render import method_note, price_note, render
@@ -158,8 +157,7 @@ def _priced(
 async def _estimate(
     spec: JobSpec, count_tokens: bool, environ: Mapping[str, str], base_url: str | None
 ) -> Estimate:
-    override = pricing_override(spec.pricing)
-    price = price_for(spec.provider.model, override)
+    price = price_for(spec.provider.model, spec.pricing.overrides())
     tally = _Tally(price)
     async with open_counter(spec, count_tokens, environ, base_url) as counter:
         # Built here rather than with media.media_context: a run uploads what cannot go inline, and an
@@ -205,7 +203,7 @@ async def _estimate(
         price_note=price_note(
             spec.provider.model,
             price,
-            overridden=override is not None,
+            overridden=bool(spec.pricing.overrides()),
             budget=spec.limits.budget_usd is not None,
         ),
         method_note=" ".join(

@@ -20,8 +20,7 @@ from typing import Any
 
 import anyio
 
-from pipeline.catalog import model_info
-from pipeline.engine import DEFAULT_OUTPUT_LIMIT
+from pipeline.catalog import DEFAULT_OUTPUT_LIMIT, model_info
 from pipeline.media import MediaContext, MediaFile, probe_row
 from pipeline.media_probe import AUDIO_TOKENS_PER_S, UNKNOWN_VIDEO_BYTES_PER_S
 from pipeline.prompt import build_prompt, estimate_text_tokens

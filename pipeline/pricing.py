@@ -12,6 +12,7 @@ A model that is not in the table and has no `[pricing]` gets a null cost, never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from pipeline.records import Usage
@@ -69,18 +70,30 @@ PRICE_TABLE: dict[str, Price] = {
 }
 
 
-def price_for(model: str, override: Price | None = None) -> Price | None:
-    """The table's price for `model`, with the spec's `[pricing]` fields laid over it."""
-    if override is None:
-        return PRICE_TABLE.get(model)
+# `[pricing]` keys in the spec -> fields of `Price`.
+OVERRIDE_KEYS = {
+    "input_per_million": "input",
+    "output_per_million": "output",
+    "cached_input_per_million": "cached_input",
+    "input_above_200k_per_million": "input_long",
+    "output_above_200k_per_million": "output_long",
+    "image_output_per_million": "image_output",
+    "per_image": "per_image",
+}
+
+
+def price_for(model: str, override: Mapping[str, float] | None = None) -> Price | None:
+    """The table's price for `model`, with the spec's `[pricing]` keys laid over it.
+
+    A model the table does not know gets a price only when `[pricing]` gives both its input and output
+    rates; otherwise None (an unknown cost, never a silent zero).
+    """
+    fields = {OVERRIDE_KEYS[key]: value for key, value in (override or {}).items()}
     base = PRICE_TABLE.get(model)
     if base is None:
-        return override
-    fields = {
-        name: getattr(override, name)
-        for name in Price.__slots__
-        if getattr(override, name) is not None
-    }
+        if "input" in fields and "output" in fields:
+            return Price(**fields)
+        return None
     return replace(base, **fields)
 
 

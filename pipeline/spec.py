@@ -103,6 +103,14 @@ class PricingSpec:
     output_above_200k_per_million: float | None = None
     per_image: float | None = None
 
+    def overrides(self) -> dict[str, float]:
+        """The keys the spec set, by their `[pricing]` names (`pricing.price_for` lays them over the table)."""
+        return {
+            name: value
+            for name in self.__slots__
+            if (value := getattr(self, name)) is not None
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class MediaSpec:

@@ -229,7 +229,8 @@ def test_unknown_model_has_no_cost_and_says_why(make_job: JobWriter) -> None:
     assert "no price is known for model 'acme-llm-9'" in estimate.price_note
     assert "[pricing]" in estimate.price_note
     assert "refuses budget_usd" in estimate.price_note
-    assert estimate.output_tokens_high == 65_536  # still counted: only the price is missing
+    # Tokens are still counted: only the price is missing.
+    assert estimate.output_tokens_high == 65_536
     assert "cost           unknown" in render_estimate(estimate)
 
 
@@ -400,6 +401,16 @@ def test_cli_prints_the_estimate(make_job: JobWriter) -> None:
     assert result.returncode == 0, result.stderr
     assert "2 (1 valid, 1 invalid)" in result.stdout
     assert "$" in result.stdout and "built-in price table" in result.stdout
+
+
+def test_cli_counts_tokens_on_the_emulator(make_job: JobWriter) -> None:
+    spec = make_job([{"id": "a", "prompt": "hello"}])
+
+    result = run_cli("estimate", str(spec), "--count-tokens", "--emulator")
+
+    assert result.returncode == 0, result.stderr
+    assert "2 counted by countTokens" in result.stdout
+    assert "only countTokens requests were sent" in result.stdout
 
 
 def test_cli_refuses_a_bad_spec_with_exit_2(make_job: JobWriter) -> None:

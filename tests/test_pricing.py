@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.pricing import Price, cost_usd, price_for, worst_case_usd
+from pipeline.pricing import cost_usd, price_for, worst_case_usd
 from pipeline.records import Usage
 
 
@@ -49,9 +49,22 @@ def test_unknown_model_has_no_price_not_zero() -> None:
 
 
 def test_override_lays_over_the_table() -> None:
-    override = Price(input=1.0, output=6.0)
-    price = price_for("gemini-3.1-pro-preview", override)
+    price = price_for(
+        "gemini-3.1-pro-preview",
+        {"input_per_million": 1.0, "output_per_million": 6.0},
+    )
     assert price is not None and price.input == 1.0 and price.cached_input == 0.20
+    # one key alone changes only that rate
+    cached = price_for("gemini-3.1-pro-preview", {"cached_input_per_million": 0.1})
+    assert cached is not None and cached.input == 2.0 and cached.cached_input == 0.1
+
+
+def test_unknown_model_priced_only_from_a_full_override() -> None:
+    assert price_for("aggregator-x", {"input_per_million": 1.0}) is None
+    price = price_for(
+        "aggregator-x", {"input_per_million": 1.0, "output_per_million": 5.0}
+    )
+    assert price is not None and price.output == 5.0
 
 
 def test_batch_is_half_price() -> None:

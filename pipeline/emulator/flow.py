@@ -121,6 +121,13 @@ def response_id(digest: bytes, attempt: int) -> str:
     )[:22].decode()
 
 
+def reply_key(req: GenRequest) -> bytes:
+    """What seeds the reply: the parsed request, not the body's bytes. The same request sent through any
+    front door (Gemini, Vertex, OpenAI-compatible) gets the same text and token counts, so a job can switch
+    providers and compare; fault attempts, latency and ids stay keyed on the exact body."""
+    return hashlib.sha256(repr(req).encode("utf-8")).digest()
+
+
 def signature(digest: bytes) -> str:
     return base64.b64encode(b"\x12\x0a" + digest[:30]).decode()
 
@@ -181,7 +188,7 @@ async def serve(
                 await asyncio.sleep(delay)
             raise fault_error(decision, door.flavour)
         res = synth.generate(
-            req, synth.rng_for(config.seed, digest), decision, signature(digest)
+            req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
         )
         if config.ms_per_output_token:
             delay += (
