@@ -33,13 +33,13 @@ from pipeline.errors import (
     CredentialsError,
     DailyLimitReached,
     Interrupted,
-    OutputError,
     RunStopped,
     SpecError,
 )
-from pipeline.journal import Journal
+from pipeline.journal import Journal, RunJournal
 from pipeline.limits import Limits
 from pipeline.media import build_media_parts, media_context
+from pipeline.outputs import SessionCounters, SessionEnd, write_outputs
 from pipeline.pricing import price_for
 from pipeline.progress import RunStats
 from pipeline.prompt import build_prompt
@@ -47,10 +47,8 @@ from pipeline.providers import make_provider
 from pipeline.providers.auth import Credentials, resolve_credentials
 from pipeline.records import InvalidRow, Outcome, Prompt, Row
 from pipeline.retry import RetryPolicy
-from pipeline.sink import write_results
 from pipeline.source import count_rows, iter_rows
 from pipeline.spec import JobSpec
-from pipeline.summary import build_summary, write_summary
 from pipeline.transport import AiohttpTransport, Transport
 from pipeline.worker import RowRunner
 
@@ -104,7 +102,7 @@ class _Run:
         self,
         spec: JobSpec,
         options: RunOptions,
-        journal: Journal,
+        journal: RunJournal,
         runner: RowRunner,
         credentials: Credentials,
     ) -> None:
@@ -119,6 +117,7 @@ class _Run:
         self.skip = journal.final_ids(retry_failed=options.retry_failed)
         self.fingerprint = spec.fingerprint()
         self.credentials = credentials
+        self.counters = SessionCounters(journal)
 
     def request_stop(self, reason: RunStopped) -> None:
         if self.stop is None:
@@ -213,6 +212,7 @@ class _Run:
             now = time.monotonic()
             if now - last_saved > 5.0:
                 self._save_daily()
+                self.counters.save(self.stats)
                 last_saved = now
             await anyio.sleep(0.5)
 
@@ -223,7 +223,7 @@ class _Run:
         )
 
 
-def _sent_today(journal: Journal) -> int:
+def _sent_today(journal: RunJournal) -> int:
     saved = journal.load_meta("requests_today")
     if (
         isinstance(saved, dict)
@@ -341,10 +341,15 @@ async def run_job(
                 with anyio.CancelScope(shield=True):
                     await media.uploads.delete_all()
         run._save_daily()
+        end = SessionEnd(
+            fingerprint=fingerprint,
+            wall_start=wall_start,
+            stopped=run.stop,
+            complete=run.stop is None and run.fatal is None,
+        )
+        summary = await write_outputs(journal, spec, out_dir, stats, end, options.limit)
         if run.fatal is not None:
-            await _write_outputs(run, stats, wall_start, None)
             raise run.fatal
-        summary = await _write_outputs(run, stats, wall_start, run.stop)
     return RunResult(out_dir=out_dir, summary=summary, stats=stats, stopped=run.stop)
 
 
@@ -374,51 +379,3 @@ async def _count_total(run: _Run, stats: RunStats) -> None:
         total = min(total, run.options.limit)
     stats.total_rows = total
     run.journal.save_meta("input_rows", total)
-
-
-async def _write_outputs(
-    run: _Run, stats: RunStats, wall_start: float, stopped: RunStopped | None
-) -> dict[str, object]:
-    journal = run.journal
-    keep = run.spec.output.keep_fields
-
-    def write() -> None:
-        write_results(run.options.out_dir, journal.iter_outcomes(), keep_fields=keep)
-
-    try:
-        await anyio.to_thread.run_sync(write)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {run.options.out_dir / 'results'}: {exc.strerror or exc}"
-        ) from exc
-    previous = journal.load_meta("counters")
-    sent = stats.requests_sent
-    retries = dict(stats.retries_by_cause)
-    if isinstance(previous, dict):
-        sent += int(previous.get("requests_sent", 0))
-        for cause, n in dict(previous.get("retries_by_cause", {})).items():
-            retries[cause] = retries.get(cause, 0) + int(n)
-    journal.save_meta("counters", {"requests_sent": sent, "retries_by_cause": retries})
-    input_rows = journal.load_meta("input_rows")
-    summary = build_summary(
-        journal.totals(),
-        spec_fingerprint=run.fingerprint,
-        wall_time_s=time.monotonic() - wall_start,
-        requests_sent=sent,
-        retries_by_cause=retries,
-        input_rows=input_rows if isinstance(input_rows, int) else None,
-        budget_usd=run.spec.limits.budget_usd,
-        stopped=_stop_name(stopped),
-    )
-    write_summary(run.options.out_dir, summary)
-    return summary
-
-
-def _stop_name(stopped: RunStopped | None) -> str | None:
-    if stopped is None:
-        return None
-    if isinstance(stopped, BudgetExhausted):
-        return "budget"
-    if isinstance(stopped, DailyLimitReached):
-        return "daily_limit"
-    return "interrupted"

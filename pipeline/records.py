@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Status = Literal["ok", "failed", "blocked", "invalid"]
+# `pending` appears only in the results of a session that stopped early: the row has no outcome yet.
+Status = Literal["ok", "failed", "blocked", "invalid", "pending"]
 FINAL_STATUSES: tuple[Status, ...] = ("ok", "failed", "blocked", "invalid")
 ThinkingLevel = Literal[
     "minimal", "low", "medium", "high"

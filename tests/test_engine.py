@@ -176,8 +176,13 @@ async def test_budget_stops_the_run_before_it_is_passed(
     )
     assert isinstance(result.stopped, BudgetExhausted)
     table = results(tmp_path / "out")
-    assert 0 < len(table) < 50
-    assert sum(float(row["cost_usd"]) for row in table) <= 0.05  # type: ignore[arg-type]
+    assert len(table) == 50  # one row per input id, the ones not sent are pending
+    done = [row for row in table if row["status"] != "pending"]
+    assert 0 < len(done) < 50
+    assert all(row["status"] == "ok" for row in done)
+    assert sum(float(row["cost_usd"]) for row in done) <= 0.05  # type: ignore[arg-type]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ended"] == "budget"
 
 
 async def test_refused_key_stops_the_run_without_leaking_it(

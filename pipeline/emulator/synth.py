@@ -1,6 +1,7 @@
 """The synthetic reply: deterministic text, thoughts, JSON, function calls and images from a request.
 
-Same body, same reply: every choice is drawn from a PRNG seeded with (seed, body hash). The text
+Same request, same reply: every choice is drawn from a PRNG seeded with (seed, hash of the parsed
+request), so the Gemini, Vertex and OpenAI-compatible doors agree (`flow.reply_key`). The text
 starts with `Reply to "<first 60 characters of the last user text>":` so a reply can be traced to
 its prompt. Thinking counts against maxOutputTokens, as on the real service: a small limit with a
 high thinking level ends MAX_TOKENS with no parts.

@@ -180,11 +180,10 @@ def resolve_credentials(
         value = environ.get(name) or None
         if value is not None:
             return StaticCredentials(name, "authorization", value, bearer=True)
-        if (
-            spec.token_env is None
-            and shutil.which("gcloud", path=environ.get("PATH")) is not None
-        ):
-            return GcloudCredentials(name)
+        gcloud = shutil.which("gcloud", path=environ.get("PATH"))
+        if spec.token_env is None and gcloud is not None:
+            # Run the gcloud that was found on the run's PATH, not whatever the process's PATH holds.
+            return GcloudCredentials(name, command=(gcloud, *GCLOUD_COMMAND[1:]))
         raise CredentialsError(
             f"set {name} to an access token (`gcloud auth print-access-token` prints one), or install gcloud "
             "and run `gcloud auth login`; the spec's [provider] token_env names the variable"

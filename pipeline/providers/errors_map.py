@@ -208,7 +208,8 @@ def parse_duration(value: object) -> float | None:
 def retry_after_from_headers(
     headers: Mapping[str, str], now: datetime | None = None
 ) -> float | None:
-    """Seconds to wait from `retry-after-ms` (OpenAI), else `retry-after` (seconds or an HTTP date)."""
+    """Seconds to wait from `retry-after-ms` (OpenAI), else `retry-after` (seconds or an HTTP date), else the
+    `x-ratelimit-reset-*` headers of the exhausted limit (OpenAI-style servers and aggregators)."""
     millis = headers.get("retry-after-ms")
     if millis is not None:
         seconds = _finite(millis)
@@ -216,17 +217,69 @@ def retry_after_from_headers(
             return max(0.0, seconds / 1000.0)
     value = headers.get("retry-after")
     if value is None:
-        return None
+        return ratelimit_reset_from_headers(headers, now)
     seconds = _finite(value)
     if seconds is not None:
         return max(0.0, seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
-        return None
+        return ratelimit_reset_from_headers(headers, now)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def ratelimit_reset_from_headers(
+    headers: Mapping[str, str], now: datetime | None = None
+) -> float | None:
+    """Seconds until the limit that refused us resets, from `x-ratelimit-reset-{requests,tokens}` (OpenAI's
+    durations such as "1s", "6m0s", "20ms") or a bare `x-ratelimit-reset`. When `x-ratelimit-remaining-*`
+    says which limit is at zero, only its reset counts; otherwise the longest one does, to be safe."""
+    exhausted: list[float] = []
+    others: list[float] = []
+    for kind in ("requests", "tokens", None):
+        suffix = f"-{kind}" if kind else ""
+        reset = headers.get(f"x-ratelimit-reset{suffix}")
+        seconds = None if reset is None else parse_reset(reset, now)
+        if seconds is None:
+            continue
+        remaining = _finite(headers.get(f"x-ratelimit-remaining{suffix}", ""))
+        (exhausted if remaining is not None and remaining <= 0 else others).append(
+            seconds
+        )
+    waits = exhausted or others
+    return max(waits) if waits else None
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
+_UNIT_S = {
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ns": 1e-9,
+}
+_EPOCH_S = 1e9  # a number this large is a point in time (Unix seconds), not a wait
+_EPOCH_MS = 1e12  # ... or Unix milliseconds
+
+
+def parse_reset(value: str, now: datetime | None = None) -> float | None:
+    """A rate-limit reset as seconds from now: a duration ("1m30.5s", "250ms"), a number of seconds, or a Unix
+    time in seconds or milliseconds (as some aggregators send). None when it cannot be read."""
+    text = value.strip()
+    number = _finite(text)
+    if number is not None:
+        if number >= _EPOCH_S:
+            epoch = number / 1000.0 if number >= _EPOCH_MS else number
+            return max(0.0, epoch - (now or datetime.now(UTC)).timestamp())
+        return max(0.0, number)
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

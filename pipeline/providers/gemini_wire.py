@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
+from pipeline.catalog import model_info
 from pipeline.errors import ReplyInvalid
 from pipeline.providers.schema import decode_reply_body, structured, to_int, to_json
 from pipeline.records import (
@@ -37,6 +38,10 @@ BLOCKING_FINISH_REASONS = frozenset(
         "IMAGE_RECITATION",
     }
 )
+
+# A candidate that ends with one of these was asked for an image and made none: the row is `failed`, even when
+# the spec did not set `response_modalities` (an image model's default is text and image).
+NO_IMAGE_FINISH_REASONS = frozenset({"NO_IMAGE", "IMAGE_OTHER"})
 
 MAX_TOKENS_MESSAGE = (
     "the model used all of max_output_tokens{limit} before it produced a reply (thinking counts against the "
@@ -146,8 +151,22 @@ def tools_json(settings: GenerationSettings) -> list[dict[str, Any]]:
     return [{"functionDeclarations": declarations}]
 
 
-def wants_image(settings: GenerationSettings) -> bool:
-    return any(modality.upper() == "IMAGE" for modality in settings.response_modalities)
+def wants_image(settings: GenerationSettings, model: str | None = None) -> bool:
+    """Whether a reply must carry an image: IMAGE is among `response_modalities`, or none are set and `model`
+    (when given) is an image model, whose default is text and image."""
+    if settings.response_modalities or model is None:
+        return any(
+            modality.upper() == "IMAGE" for modality in settings.response_modalities
+        )
+    return is_image_model(model)
+
+
+def is_image_model(model: str) -> bool:
+    """An image-output model by the catalog; a name it does not know (an aggregator's "google/...-image-preview")
+    counts when it says "-image", as Google's image model ids all do."""
+    name = model.rsplit("/", 1)[-1]
+    info = model_info(name)
+    return info.image_output if info is not None else "-image" in name
 
 
 def usage_from(meta: object) -> Usage:
@@ -211,6 +230,7 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
         replace(reply, finish_reason=finish, model_version=version),
         prompt.generation,
         finish,
+        model=prompt.model,
     )
 
 
@@ -238,16 +258,25 @@ def _collect(parts: object, usage: Usage) -> Reply:
     )
 
 
-def judge(reply: Reply, settings: GenerationSettings, finish: str | None) -> Reply:
+def judge(
+    reply: Reply,
+    settings: GenerationSettings,
+    finish: str | None,
+    *,
+    model: str | None = None,
+) -> Reply:
     """Decide the status of a reply that parsed, from its content, what was asked, and `finish`: the finish
     reason in Gemini's names (the OpenAI-compatible parser maps its own to them; the reply keeps the original).
+    `model` makes an image model's reply without an image fail even when no modalities were set.
     """
     limit = f" ({settings.max_output_tokens})" if settings.max_output_tokens else ""
     if finish in BLOCKING_FINISH_REASONS:
         return _with(
             reply, "blocked", finish, f"the reply was stopped by a filter ({finish})"
         )
-    if wants_image(settings) and not reply.images:
+    if not reply.images and (
+        finish in NO_IMAGE_FINISH_REASONS or wants_image(settings, model)
+    ):
         code = finish if finish not in (None, "STOP", "NO_IMAGE") else "NO_IMAGE"
         message = (
             f"an image was asked for and the reply has none (finish reason {finish})"
@@ -283,22 +312,38 @@ def judge(reply: Reply, settings: GenerationSettings, finish: str | None) -> Rep
 
 
 def _image(inline: dict[str, Any], usage: Usage) -> GeneratedImage:
-    data = inline.get("data")
-    try:
-        # The server sends standard base64; the urlsafe alphabet is accepted too, as the API itself does.
-        decoded = base64.b64decode(
-            str(data).replace("-", "+").replace("_", "/"), validate=True
+    return GeneratedImage(
+        mime_type=str(inline.get("mimeType") or "application/octet-stream"),
+        data=decode_image_base64(inline.get("data"), usage),
+    )
+
+
+def decode_image_base64(data: object, usage: Usage) -> bytes:
+    """An image's base64 -> its bytes. The server sends standard base64; the urlsafe alphabet and missing
+    padding are accepted too, as the API itself accepts them. An image is several MB: no copy of the text is
+    made unless it needs translating or padding.
+
+    :raises ReplyInvalid: INVALID_IMAGE, with the reply's usage (it was billed).
+    """
+    if not isinstance(data, str) or not data:
+        raise ReplyInvalid(
+            "an image in the reply has no data", code="INVALID_IMAGE", usage=usage
         )
+    if "-" in data or "_" in data:
+        data = data.translate(_URLSAFE)
+    if len(data) % 4:
+        data += "=" * (-len(data) % 4)
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
         raise ReplyInvalid(
             "an image in the reply is not valid base64",
             code="INVALID_IMAGE",
             usage=usage,
         ) from None
-    return GeneratedImage(
-        mime_type=str(inline.get("mimeType") or "application/octet-stream"),
-        data=decoded,
-    )
+
+
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def _with(

@@ -3,17 +3,20 @@
 Usage is mapped so that `output_tokens` excludes thinking, as Gemini reports it. Google's compatibility
 endpoint leaves thinking out of `completion_tokens` and shows it only in `total_tokens` (reference section 11),
 while servers that report `completion_tokens_details.reasoning_tokens` include it in `completion_tokens`.
+
+Generated images are billed at the image rate, ten times the text rate. A reply whose usage does not itemise
+its image tokens (Google's compatibility endpoint gives no details; some images APIs give no usage at all) gets
+the published count per image (`image_tokens`), so its cost is not understated tenfold.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import ReplyInvalid
-from pipeline.providers.gemini_wire import judge
+from pipeline.providers.gemini_wire import decode_image_base64, judge
 from pipeline.providers.schema import decode_reply_body, to_json
 from pipeline.providers.schema import to_int as _int
 from pipeline.records import GeneratedImage, Prompt, Reply, Usage
@@ -47,6 +50,26 @@ def usage_from(usage: object) -> Usage:
         total_tokens=total or prompt + output + thinking,
         image_output_tokens=_int(details.get("image_tokens")),
     )
+
+
+# Output tokens of one generated image by size class (reference section 6; the default size is 1K).
+_PRO_IMAGE_TOKENS = {"1K": 1_120, "2K": 1_120, "4K": 2_000}
+_FLASH_IMAGE_TOKENS = {"512": 747, "1K": 1_120, "2K": 1_680, "4K": 2_520}
+
+
+def image_tokens(model: str, size: str | None) -> int:
+    """The output tokens one image of `size` costs on `model`: 3.1 Flash Image's table, else 3 Pro Image's."""
+    table = _FLASH_IMAGE_TOKENS if "flash-image" in model else _PRO_IMAGE_TOKENS
+    return table.get(size or "1K", table["1K"])
+
+
+def _with_image_tokens(usage: Usage, images: int, prompt: Prompt | None) -> Usage:
+    """`usage` with `image_output_tokens` filled in from the published counts when the server left it out."""
+    if not images or usage.image_output_tokens:
+        return usage
+    model = prompt.model if prompt is not None else ""
+    size = prompt.generation.image_size if prompt is not None else None
+    return replace(usage, image_output_tokens=images * image_tokens(model, size))
 
 
 # OpenAI finish reasons in Gemini's names, for `gemini_wire.judge`.
@@ -101,7 +124,7 @@ def parse_chat_reply(raw: bytes, prompt: Prompt) -> Reply:
     model = doc.get("model")
     reply = Reply(
         status="ok",
-        usage=usage,
+        usage=_with_image_tokens(usage, len(images), prompt),
         text="".join(texts) or None,
         images=tuple(images),
         function_calls=to_json(calls) if calls else None,
@@ -109,10 +132,15 @@ def parse_chat_reply(raw: bytes, prompt: Prompt) -> Reply:
         model_version=model if isinstance(model, str) else None,
     )
     gemini_finish = _FINISH.get(finish, finish.upper()) if finish else None
-    return judge(reply, prompt.generation, gemini_finish)
+    return judge(reply, prompt.generation, gemini_finish, model=prompt.model)
 
 
-def parse_images_reply(raw: bytes) -> Reply:
+def parse_images_reply(raw: bytes, prompt: Prompt | None = None) -> Reply:
+    """A 2xx `/images/generations` body -> Reply: `data[].b64_json` (or a `data:` URL in `data[].url`) as the
+    images, `revised_prompt` as the text. No image is a `failed` NO_IMAGE row, never an `ok` one.
+
+    :raises ReplyInvalid: INVALID_JSON / TRUNCATED (unreadable body), INVALID_IMAGE (bad base64).
+    """
     doc = decode_reply_body(raw)
     if not isinstance(doc, dict):
         raise ReplyInvalid("the reply is JSON but not an object", code="INVALID_JSON")
@@ -123,18 +151,29 @@ def parse_images_reply(raw: bytes) -> Reply:
         total_tokens=_int(raw_usage.get("total_tokens")), image_output_tokens=output,
     )  # fmt: skip
     images: list[GeneratedImage] = []
-    for entry in doc.get("data") or ():
-        if isinstance(entry, dict) and isinstance(entry.get("b64_json"), str):
-            data = _b64(entry["b64_json"], usage)
+    texts: list[str] = []
+    entries = doc.get("data")
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("b64_json"), str):
+            data = decode_image_base64(entry["b64_json"], usage)
             images.append(GeneratedImage(mime_type=_sniff_image(data), data=data))
+        else:
+            images.extend(_data_url_image(entry.get("url"), usage))
+        if isinstance(entry.get("revised_prompt"), str) and entry["revised_prompt"]:
+            texts.append(entry["revised_prompt"])
+    text = "\n\n".join(texts) or None
     if not images:
         return Reply(
             status="failed",
             usage=usage,
+            text=text,
             error_code="NO_IMAGE",
-            error_message="the reply has no image",
+            error_message="an image was asked for and the reply has none",
         )
-    return Reply(status="ok", usage=usage, images=tuple(images))
+    usage = _with_image_tokens(usage, len(images), prompt)
+    return Reply(status="ok", usage=usage, text=text, images=tuple(images))
 
 
 def _call(call: dict[str, Any], usage: Usage) -> dict[str, Any]:
@@ -161,18 +200,8 @@ def _data_url_image(image_url: object, usage: Usage) -> list[GeneratedImage]:
     if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
         return []
     header, data = url[5:].split(";base64,", 1)
-    return [GeneratedImage(mime_type=header or "image/png", data=_b64(data, usage))]
-
-
-def _b64(data: str, usage: Usage) -> bytes:
-    try:
-        return base64.b64decode(data.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise ReplyInvalid(
-            "an image in the reply is not valid base64",
-            code="INVALID_IMAGE",
-            usage=usage,
-        ) from None
+    decoded = decode_image_base64(data, usage)
+    return [GeneratedImage(mime_type=header or _sniff_image(decoded), data=decoded)]
 
 
 def _sniff_image(data: bytes) -> str:

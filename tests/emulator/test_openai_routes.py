@@ -9,7 +9,7 @@ import struct
 import wave
 
 import pytest
-from emuhelp import FLASH, IMAGE, PRO, Emu, MakeEmu
+from emuhelp import FLASH, IMAGE, KEY, PRO, Emu, MakeEmu
 from PIL import Image
 
 GOOGLE = "/v1beta/openai"
@@ -354,3 +354,40 @@ async def test_stream_true_sends_one_chunk_and_done(emu: Emu) -> None:
         events[-1] == "[DONE]"
         and json.loads(events[0])["object"] == "chat.completion.chunk"
     )
+
+
+async def test_every_front_door_gives_the_same_reply_to_the_same_request(
+    emu: Emu,
+) -> None:
+    """A job that switches providers must see the same text and token counts for the same row."""
+    gemini = {
+        "systemInstruction": {"parts": [{"text": "be brief"}]},
+        "contents": [{"role": "user", "parts": [{"text": "same row, any door"}]}],
+        "generationConfig": {"maxOutputTokens": 4000, "thinkingConfig": {"thinkingLevel": "LOW"}},
+    }  # fmt: skip
+    _, native = await emu.generate(gemini, model=PRO)
+    _, vertex, _ = await emu.post(
+        f"/v1beta1/projects/p/locations/global/publishers/google/models/{PRO}:generateContent",
+        gemini,
+        key=None,
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    body = chat(
+        [{"type": "text", "text": "same row, any door"}],
+        model=PRO,
+        max_completion_tokens=4000,
+        reasoning_effort="low",
+    )
+    _, aggregator, _ = await emu.openai("/chat/completions", body)
+    _, google, _ = await emu.openai("/chat/completions", body, prefix=GOOGLE)
+    meta = native["usageMetadata"]
+    text = native["candidates"][0]["content"]["parts"][0]["text"]
+    assert vertex["candidates"][0]["content"]["parts"][0]["text"] == text
+    assert {k: vertex["usageMetadata"][k] for k in meta} == meta
+    for reply in (aggregator, google):
+        assert reply["choices"][0]["message"]["content"] == text
+        assert reply["usage"]["prompt_tokens"] == meta["promptTokenCount"]
+        assert reply["usage"]["total_tokens"] == meta["totalTokenCount"]
+    details = aggregator["usage"]["completion_tokens_details"]
+    assert details["reasoning_tokens"] == meta["thoughtsTokenCount"]
+    assert google["usage"]["completion_tokens"] == meta["candidatesTokenCount"]

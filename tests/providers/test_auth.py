@@ -158,3 +158,34 @@ def test_no_gcloud_and_no_token(tmp_path: Path) -> None:
     assert os.access(tmp_path, os.R_OK)
     with pytest.raises(CredentialsError, match="VERTEX_ACCESS_TOKEN"):
         resolve_credentials(spec("vertex", project="p"), {"PATH": str(tmp_path)})
+
+
+async def test_resolved_gcloud_is_the_one_on_the_runs_path(tmp_path: Path) -> None:
+    """The gcloud found on the PATH the run was given is the one that runs, with the right arguments."""
+    script = (
+        "import sys; assert sys.argv[1:] == ['auth', 'print-access-token'], sys.argv; "
+        "print('ya29.from-the-path')"
+    )
+    fake_gcloud(tmp_path, script)
+    assert str(tmp_path) not in os.environ.get("PATH", "")
+    credentials = resolve_credentials(
+        spec("vertex", project="p"), {"PATH": str(tmp_path)}
+    )
+    assert isinstance(credentials, GcloudCredentials)
+    await credentials.refresh_if_needed()
+    assert credentials.headers() == {"authorization": "Bearer ya29.from-the-path"}
+    assert "ya29" not in repr(credentials) and "ya29" not in credentials.hint()
+
+
+def test_a_named_token_env_never_falls_back_to_gcloud(tmp_path: Path) -> None:
+    fake_gcloud(tmp_path, "print('ya29.unused')")
+    with pytest.raises(CredentialsError, match="set TEAM_TOKEN to an access token"):
+        resolve_credentials(
+            spec("vertex", project="p", token_env="TEAM_TOKEN"), {"PATH": str(tmp_path)}
+        )
+    named = resolve_credentials(
+        spec("vertex", project="p", token_env="TEAM_TOKEN"),
+        {"PATH": str(tmp_path), "TEAM_TOKEN": "ya29.named"},
+    )
+    assert named.env_var == "TEAM_TOKEN"
+    assert named.headers() == {"authorization": "Bearer ya29.named"}

@@ -22,6 +22,7 @@ from pipeline.providers.errors_map import (
     ErrorBody,
     error_for,
     parse_duration,
+    parse_reset,
     read_error_body,
     redact,
     retry_after_from_headers,
@@ -61,7 +62,9 @@ CASES: list[tuple[int, object, Call, type[PipelineError], str | None]] = [
     ),
     (
         403,
-        google(403, "PERMISSION_DENIED", "cannot access the File abc or it may not exist"),
+        google(
+            403, "PERMISSION_DENIED", "cannot access the File abc or it may not exist"
+        ),
         "generate",
         RequestRejected,
         "PERMISSION_DENIED",
@@ -252,6 +255,64 @@ def test_retry_after_headers() -> None:
     assert retry_after_from_headers({"retry-after": "whenever"}) is None
     assert retry_after_from_headers({"retry-after": "nan"}) is None
     assert retry_after_from_headers({}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("1m30.5s", 90.5),
+        ("20ms", 0.02),
+        ("1h2m3s", 3723.0),
+        ("0s", 0.0),
+        ("2.5", 2.5),
+        ("1767225630", 30.0),  # Unix seconds: 30 s after `now`
+        ("1767225630000", 30.0),  # Unix milliseconds
+        ("soon", None),
+        ("5 s", None),
+        ("1x", None),
+    ],
+)
+def test_rate_limit_resets(value: str, seconds: float | None) -> None:
+    now = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+    assert parse_reset(value, now) == seconds
+
+
+def test_x_ratelimit_headers_give_the_wait_of_the_exhausted_limit() -> None:
+    """Without retry-after, the reset of the limit at zero is the hint; the other limit's reset is not."""
+    headers = {
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "2.5s",
+        "x-ratelimit-limit-tokens": "100000",
+        "x-ratelimit-remaining-tokens": "90000",
+        "x-ratelimit-reset-tokens": "30s",
+    }
+    assert retry_after_from_headers(headers) == 2.5
+    tokens_out = {
+        **headers,
+        "x-ratelimit-remaining-requests": "10",
+        "x-ratelimit-remaining-tokens": "0",
+    }
+    assert retry_after_from_headers(tokens_out) == 30.0
+    # No remaining counts: the longest reset, to be safe. retry-after wins over all of them.
+    assert (
+        retry_after_from_headers(
+            {"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "4s"}
+        )
+        == 4.0
+    )
+    assert retry_after_from_headers({**headers, "retry-after": "7"}) == 7.0
+    limited = error_for(
+        http(
+            429,
+            b'{"error": {"message": "slow", "code": "rate_limit_exceeded"}}',
+            headers,
+        ),
+        credentials_hint="",
+    )
+    assert isinstance(limited, RateLimited) and limited.retry_after == 2.5
 
 
 def test_redact() -> None:
