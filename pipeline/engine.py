@@ -347,7 +347,9 @@ async def run_job(
             stopped=run.stop,
             complete=run.stop is None and run.fatal is None,
         )
-        summary = await write_outputs(journal, spec, out_dir, stats, end, options.limit)
+        summary = await write_outputs(
+            journal, spec, out_dir, stats, end, options.limit, run.counters
+        )
         if run.fatal is not None:
             raise run.fatal
     return RunResult(out_dir=out_dir, summary=summary, stats=stats, stopped=run.stop)
