@@ -28,8 +28,8 @@ from pipeline.transport import Transport
 
 PreparePrompt = Callable[[Row], Awaitable[Prompt]]
 
-# Largest image the image models return (4K), in output tokens: what a budget reserves per image request.
-MAX_IMAGE_TOKENS = 2_000
+# Largest image any image model returns (3.1 Flash Image at 4K: 2,520 tokens): what a budget reserves per image.
+MAX_IMAGE_TOKENS = 2_520
 
 
 @dataclass(slots=True)

@@ -21,7 +21,9 @@ def room() -> bytes:
     image = Image.new("RGB", (192, 128), (232, 224, 210))
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 88, 191, 127), fill=(150, 110, 80))  # floor
-    draw.rectangle((120, 16, 176, 60), fill=(170, 210, 240), outline=(255, 255, 255), width=3)
+    draw.rectangle(
+        (120, 16, 176, 60), fill=(170, 210, 240), outline=(255, 255, 255), width=3
+    )
     draw.line((148, 16, 148, 60), fill=(255, 255, 255), width=2)
     draw.rounded_rectangle((20, 62, 100, 96), radius=8, fill=(70, 90, 140))  # sofa
     draw.rectangle((24, 52, 96, 70), fill=(60, 80, 130))
@@ -49,7 +51,13 @@ def style_waves() -> bytes:
         top = row * 16
         draw.rectangle((0, top, 127, top + 7), fill=colours[row % len(colours)])
         for x in range(0, 128, 16):
-            draw.arc((x, top - 4, x + 16, top + 12), 0, 180, fill=colours[(row + 1) % 4], width=2)
+            draw.arc(
+                (x, top - 4, x + 16, top + 12),
+                0,
+                180,
+                fill=colours[(row + 1) % 4],
+                width=2,
+            )
     return _save(image, "PNG", optimize=True)
 
 

@@ -14,6 +14,12 @@ import io
 import random
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+if (
+    TYPE_CHECKING
+):  # Pillow is imported on the first image: a text-only emulator never loads it
+    from PIL import Image
 
 _PALETTE = (
     (66, 133, 244),
@@ -25,11 +31,17 @@ _PALETTE = (
     (255, 112, 67),
     (158, 157, 36),
 )
-_GRAIN_TILE = 256  # the noise is one seeded tile, repeated: JPEG cannot exploit the repetition
-_GRAIN_AMPLITUDE = 16  # +-16 levels: visible as fine grain, several MB at 4K like a real photo
+_GRAIN_TILE = (
+    256  # the noise is one seeded tile, repeated: JPEG cannot exploit the repetition
+)
+_GRAIN_AMPLITUDE = (
+    16  # +-16 levels: visible as fine grain, several MB at 4K like a real photo
+)
 _QUALITY = 85
 _CACHE_BYTES = 160 * 1024 * 1024  # about 30 distinct 4K images
-_lock = threading.Lock()  # the cache is shared by the server's threads; encodes are serialised with it
+_lock = (
+    threading.Lock()
+)  # the cache is shared by the server's threads; encodes are serialised with it
 _cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
 _cached_bytes = 0
 
@@ -76,7 +88,7 @@ def _encode(width: int, height: int, colour: int) -> bytes:
     return out.getvalue()
 
 
-def _grain(width: int, height: int, colour: tuple[int, int, int]):  # noqa: ANN202 (PIL is imported lazily)
+def _grain(width: int, height: int, colour: tuple[int, int, int]) -> Image.Image:
     """`colour` plus the seeded noise tile repeated over width x height (the band and frame stay flat)."""
     from PIL import Image, ImageChops
 
@@ -89,7 +101,7 @@ def _grain(width: int, height: int, colour: tuple[int, int, int]):  # noqa: ANN2
     return ImageChops.add(base, Image.merge("RGB", (noise, noise, noise)), offset=-128)
 
 
-def _noise_tile():  # noqa: ANN202
+def _noise_tile() -> Image.Image:
     from PIL import Image
 
     raw = random.Random(0).randbytes(_GRAIN_TILE * _GRAIN_TILE)

@@ -14,7 +14,7 @@ from pipeline.errors import CredentialsError, RateLimited, ReplyInvalid, Request
 from pipeline.providers.auth import StaticCredentials
 from pipeline.providers.base import UPLOAD_CHUNK_BYTES, upload_chunks
 from pipeline.providers.gemini import GeminiProvider
-from pipeline.providers.gemini_wire import BLOCKING_FINISH_REASONS
+from pipeline.providers.gemini_wire import BLOCKING_FINISH_REASONS, is_image_model
 from pipeline.records import (
     FileSlice,
     GenerationSettings,
@@ -580,3 +580,99 @@ def test_urlsafe_base64_images_are_accepted(
         prompt(response_modalities=("IMAGE",)),
     )
     assert reply.images[0].data == data
+
+
+# --- image models ----------------------------------------------------------------------------------------------
+
+IMAGE_MODEL = "gemini-3-pro-image-preview"
+
+
+def image_prompt(**settings: Any) -> Prompt:
+    return Prompt(
+        row_id="r1",
+        model=IMAGE_MODEL,
+        parts=(Part(text="A red fox"),),
+        generation=GenerationSettings(**settings),
+    )
+
+
+@pytest.mark.parametrize("finish", ["STOP", "NO_IMAGE", "IMAGE_OTHER"])
+def test_an_image_model_without_modalities_still_needs_an_image(
+    provider: GeminiProvider, respond: Respond, finish: str
+) -> None:
+    # An image model answers with text and image unless told otherwise: text alone is not an `ok` row.
+    reply = provider.parse(
+        respond(200, candidate_reply([{"text": "I cannot draw that"}], finish)),
+        image_prompt(),
+    )
+    assert reply.status == "failed"
+    assert reply.error_code == ("NO_IMAGE" if finish == "STOP" else finish)
+
+
+def test_no_image_finish_fails_whatever_was_asked(
+    provider: GeminiProvider, respond: Respond
+) -> None:
+    reply = provider.parse(
+        respond(200, candidate_reply([{"text": "no"}], "NO_IMAGE")), prompt()
+    )
+    assert (reply.status, reply.error_code) == ("failed", "NO_IMAGE")
+
+
+def test_text_only_modalities_on_an_image_model_need_no_image(
+    provider: GeminiProvider, respond: Respond
+) -> None:
+    reply = provider.parse(
+        respond(200, candidate_reply([{"text": "a caption"}], "STOP")),
+        image_prompt(response_modalities=("TEXT",)),
+    )
+    assert (reply.status, reply.text) == ("ok", "a caption")
+
+
+def test_image_safety_is_blocked_with_its_reason(
+    provider: GeminiProvider, respond: Respond
+) -> None:
+    reply = provider.parse(
+        respond(200, candidate_reply(None, "IMAGE_SAFETY")),
+        image_prompt(response_modalities=("TEXT", "IMAGE")),
+    )
+    assert (reply.status, reply.error_code) == ("blocked", "IMAGE_SAFETY")
+    assert "IMAGE_SAFETY" in (reply.error_message or "")
+
+
+@pytest.mark.parametrize(
+    ("model", "image_model"),
+    [
+        ("gemini-3-pro-image-preview", True),
+        ("gemini-3.1-flash-image", True),
+        ("google/gemini-3-pro-image-preview", True),  # an aggregator's name
+        (
+            "gemini-2.5-flash-image",
+            True,
+        ),  # not in the catalog, but an image model by its name
+        ("gemini-3.1-pro-preview", False),
+        ("nano-banana-pro", False),  # unknown: the server is the judge
+    ],
+)
+def test_is_image_model(model: str, image_model: bool) -> None:
+    assert is_image_model(model) is image_model
+
+
+def test_unpadded_base64_images_are_accepted(
+    provider: GeminiProvider, respond: Respond
+) -> None:
+    data = b"\xff\xd8\xff\xe0JPEG"
+    encoded = base64.b64encode(data).decode().rstrip("=")
+    parts = [{"inlineData": {"mimeType": "image/jpeg", "data": encoded}}]
+    reply = provider.parse(respond(200, candidate_reply(parts, "STOP")), image_prompt())
+    assert reply.images[0].data == data
+
+
+@pytest.mark.parametrize("data", ["not base64!", "", None])
+def test_an_undecodable_image_is_retryable_with_its_usage(
+    provider: GeminiProvider, respond: Respond, data: object
+) -> None:
+    parts = [{"inlineData": {"mimeType": "image/jpeg", "data": data}}]
+    with pytest.raises(ReplyInvalid) as caught:
+        provider.parse(respond(200, candidate_reply(parts, "STOP")), image_prompt())
+    assert caught.value.code == "INVALID_IMAGE"
+    assert caught.value.usage == Usage(input_tokens=5, total_tokens=9)

@@ -21,7 +21,7 @@ from pipeline.providers.openai import (
     audio_format,
     image_size,
 )
-from pipeline.providers.openai_reply import usage_from
+from pipeline.providers.openai_reply import image_tokens, parse_images_reply, usage_from
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt, Usage
 
 SCHEMA = {
@@ -402,3 +402,89 @@ def test_usage_with_reasoning_details_and_without_total() -> None:
         }
     ) == Usage(input_tokens=4, output_tokens=4, thinking_tokens=6, total_tokens=14)
     assert usage_from(None) == Usage()
+
+
+# --- image models ----------------------------------------------------------------------------------------------
+
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg"
+JPEG_B64 = "/9j/4GZha2UtanBlZw=="
+
+
+def test_image_tokens_are_filled_in_when_usage_does_not_itemise_them(
+    provider: OpenAIProvider, respond: Respond
+) -> None:
+    # Google's compatibility endpoint reports no details: the image is still billed at the image rate.
+    body = chat(
+        "Here it is.",
+        images=[{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + JPEG_B64}}],
+    )  # fmt: skip
+    body["usage"] = {
+        "prompt_tokens": 5,
+        "completion_tokens": 2_010,
+        "total_tokens": 2_215,
+    }
+    reply = provider.parse(
+        respond(200, body),
+        prompt(model="gemini-3-pro-image-preview", image_size="4K"),
+    )
+    assert reply.status == "ok" and reply.images[0].data == JPEG
+    assert reply.usage.image_output_tokens == 2_000
+    assert reply.usage.output_tokens == 2_010  # as reported
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "tokens"),
+    [
+        ("gemini-3-pro-image-preview", None, 1_120),
+        ("gemini-3-pro-image", "2K", 1_120),
+        ("gemini-3-pro-image", "4K", 2_000),
+        ("gemini-3.1-flash-image-preview", "512", 747),
+        ("gemini-3.1-flash-image", "2K", 1_680),
+        ("gemini-3.1-flash-image", "4K", 2_520),
+    ],
+)
+def test_published_image_tokens(model: str, size: str | None, tokens: int) -> None:
+    assert image_tokens(model, size) == tokens
+
+
+def test_chat_reply_of_an_image_model_without_an_image_fails(
+    provider: OpenAIProvider, respond: Respond
+) -> None:
+    reply = provider.parse(
+        respond(200, chat("I would rather describe it.")),
+        prompt(model="gemini-3-pro-image-preview"),
+    )
+    assert (reply.status, reply.error_code) == ("failed", "NO_IMAGE")
+
+
+def test_images_api_reply_without_usage_is_billed_per_image(
+    image_provider: OpenAIProvider, respond: Respond
+) -> None:
+    image_prompt = prompt(
+        Part(text="a fox"), model="gemini-3.1-flash-image", image_size="2K"
+    )
+    body = {
+        "created": 1,
+        "data": [{"b64_json": JPEG_B64, "revised_prompt": "A red fox."}],
+    }
+    reply = parse_images_reply(respond(200, body).body, image_prompt)
+    assert reply.status == "ok"
+    assert reply.text == "A red fox."
+    assert [(i.mime_type, i.data) for i in reply.images] == [("image/jpeg", JPEG)]
+    assert reply.usage == Usage(image_output_tokens=1_680)
+
+
+def test_images_api_data_url_and_bad_base64(respond: Respond) -> None:
+    body = {"data": [{"url": "data:image/webp;base64,UklGRg=="}]}
+    reply = parse_images_reply(respond(200, body).body)
+    assert [i.mime_type for i in reply.images] == ["image/webp"]
+    assert (
+        reply.usage.image_output_tokens == 1_120
+    )  # no usage, no model: the 1K/2K figure
+    with pytest.raises(ReplyInvalid) as caught:
+        parse_images_reply(respond(200, {"data": [{"b64_json": "%%%"}]}).body)
+    assert caught.value.code == "INVALID_IMAGE"
+    remote = parse_images_reply(
+        respond(200, {"data": [{"url": "https://x/y.png"}]}).body
+    )
+    assert (remote.status, remote.error_code) == ("failed", "NO_IMAGE")

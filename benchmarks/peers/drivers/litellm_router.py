@@ -1,0 +1,89 @@
+"""The LiteLLM Router driver: one deployment, `usage-based-routing-v2`, the Router's own retries.
+
+Runs inside `benchmarks/.venv-litellm` (litellm and its dependencies only). The deployment is litellm's generic
+OpenAI-compatible client (`openai/<model>`) aimed at the emulator's `/v1`, with the configured `rpm` as its
+limit; the Router retries `max_attempts - 1` times (the OpenAI SDK's own retries are off, so attempts are
+counted once) and sleeps as litellm decides (`retry-after` when the server sends one, else exponential backoff).
+The Router has no concurrency limit of its own, so an `asyncio.Semaphore` caps requests in flight. One JSON
+line per finished row is appended to the output file; there is no resume.
+
+    python litellm_router.py CONFIG.json      # the key comes from $BENCH_API_KEY
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the cost map from the network
+os.environ.setdefault("LITELLM_LOG", "WARNING")
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import litellm  # noqa: E402
+from litellm import Router  # noqa: E402
+
+
+def quiet(level: str) -> None:
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "openai"):
+        logging.getLogger(name).setLevel(level)
+
+
+async def run(config: dict[str, Any]) -> int:
+    quiet(config.get("log_level", "WARNING"))
+    with open(config["rows"], encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    params: dict[str, Any] = {
+        "model": f"openai/{config['model']}",
+        "api_base": config["base_url"],
+        "api_key": os.environ["BENCH_API_KEY"],
+        "timeout": float(config["timeout_s"]),
+        "max_retries": 0,
+    }
+    if config.get("rpm"):
+        params["rpm"] = int(config["rpm"])
+    if config.get("tpm"):
+        params["tpm"] = int(config["tpm"])
+    router = Router(
+        model_list=[{"model_name": "bench", "litellm_params": params}],
+        routing_strategy="usage-based-routing-v2",
+        num_retries=int(config["max_attempts"]) - 1,
+        timeout=float(config["timeout_s"]),
+    )
+    semaphore = asyncio.Semaphore(int(config["concurrency"]))
+    out = open(config["out"], "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    failed = 0
+
+    async def one(row: dict[str, Any]) -> None:
+        nonlocal failed
+        async with semaphore:
+            try:
+                reply = await router.acompletion(
+                    model="bench", messages=[{"role": "user", "content": row["prompt"]}]
+                )
+                text = reply.choices[0].message.content or ""
+                line = {"id": row["id"], "ok": True, "chars": len(text)}
+            except Exception as exc:  # the Router raises whatever the last attempt raised
+                failed += 1
+                line = {"id": row["id"], "ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        out.write(json.dumps(line) + "\n")
+        out.flush()
+
+    await asyncio.gather(*(one(row) for row in rows))
+    out.close()
+    return 1 if failed else 0
+
+
+def main() -> int:
+    config = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    return asyncio.run(run(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
