@@ -32,7 +32,7 @@ from pipeline.emulator import EmulatorConfig, EmulatorThread
 
 KEY = "e2e-secret-3f9c1a7b5d2e"  # the only key (and Vertex token) the emulators accept
 ENV = {"GEMINI_API_KEY": KEY, "OPENAI_API_KEY": KEY, "VERTEX_ACCESS_TOKEN": KEY}
-MAX_ATTEMPTS = 4
+MAX_ATTEMPTS = 3
 
 ProviderTable = Callable[[str], dict[str, Any]]
 PROVIDERS: dict[str, ProviderTable] = {
@@ -46,7 +46,6 @@ PROVIDERS: dict[str, ProviderTable] = {
 CASES: dict[int, tuple[str, str, int]] = {
     1: ("[[emu:fail=503x1]]", "ok", 2),
     2: ("[[emu:block=SAFETY]]", "blocked", 1),
-    3: ("[[emu:fail=429x1,retry=0.2s]]", "ok", 2),
     4: ("[[emu:max_tokens]]", "failed", 1),
     5: ("[[emu:fail=400]]", "failed", 1),
     6: ("[[emu:finish=SAFETY]]", "blocked", 1),
@@ -56,6 +55,9 @@ CASES: dict[int, tuple[str, str, int]] = {
 
 
 def expected(i: int) -> tuple[str, str, int]:
+    # Few 429s: each one rightly slows the whole pool down (the limiter takes it as the server's limit).
+    if i % 100 == 99:
+        return ("[[emu:fail=429x1,retry=0.2s]]", "ok", 2)
     return CASES.get(i % 20, ("", "ok", 1))
 
 

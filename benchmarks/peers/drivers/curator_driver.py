@@ -16,7 +16,14 @@ Curator's own `responses_*.jsonl` files in its working directory.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+
+# tiktoken downloads its encodings on first use; litellm ships them, so point tiktoken at that copy.
+_litellm = importlib.util.find_spec("litellm")
+if _litellm is not None and _litellm.submodule_search_locations:
+    _tokenizers = os.path.join(_litellm.submodule_search_locations[0], "litellm_core_utils", "tokenizers")
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", _tokenizers)
 
 for _name, _value in {
     "TELEMETRY_ENABLED": "false",

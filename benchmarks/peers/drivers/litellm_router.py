@@ -50,8 +50,13 @@ async def run(config: dict[str, Any]) -> int:
         params["rpm"] = int(config["rpm"])
     if config.get("tpm"):
         params["tpm"] = int(config["tpm"])
+    # The model's list price, as our price table has it, so litellm prices replies instead of warning on each.
+    model_info = {
+        "input_cost_per_token": float(config.get("input_per_million", 0.0)) / 1e6,
+        "output_cost_per_token": float(config.get("output_per_million", 0.0)) / 1e6,
+    }
     router = Router(
-        model_list=[{"model_name": "bench", "litellm_params": params}],
+        model_list=[{"model_name": "bench", "litellm_params": params, "model_info": model_info}],
         routing_strategy="usage-based-routing-v2",
         num_retries=int(config["max_attempts"]) - 1,
         timeout=float(config["timeout_s"]),
