@@ -45,7 +45,9 @@ def write_image_job(
     rows = directory / "prompts.jsonl"
     with rows.open("w", encoding="utf-8") as out:
         for i in range(images):
-            prompt = f"Poster {i}: a lighthouse on a rocky coast at dawn, flat vector style."
+            prompt = (
+                f"Poster {i}: a lighthouse on a rocky coast at dawn, flat vector style."
+            )
             out.write(json.dumps({"id": f"img-{i:05d}", "prompt": prompt}) + "\n")
     job = directory / "images.toml"
     job.write_text(
@@ -83,7 +85,9 @@ def check_output(out: Path, images: int) -> tuple[list[str], int]:
         problems.append(f"{len(rows)} result rows, expected {images}")
     for row in rows:
         if row["status"] != "ok" or len(row["images"] or []) != 1:
-            problems.append(f"{row['id']}: {row['status']} {row['error_code']} with {len(row['images'] or [])} images")
+            problems.append(
+                f"{row['id']}: {row['status']} {row['error_code']} with {len(row['images'] or [])} images"
+            )
             continue
         image = row["images"][0]
         digest = hashlib.sha256()
@@ -107,9 +111,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--size", default="4K", choices=("1K", "2K", "4K"))
     parser.add_argument("--ratio", default="16:9")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="the emulator's latency per request")
-    parser.add_argument("--limit-mb", type=float, default=1000.0, help="the client's peak RSS must stay under this")
-    parser.add_argument("--keep", type=Path, help="write the run here and keep it (default: a temp dir)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the emulator's latency per request",
+    )
+    parser.add_argument(
+        "--limit-mb",
+        type=float,
+        default=1000.0,
+        help="the client's peak RSS must stay under this",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="write the run here and keep it (default: a temp dir)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-images-"))
@@ -122,7 +138,11 @@ def main() -> None:
             )  # fmt: skip
             run = run_cli(job, out)
             ledger = emulator.ledger()
-        problems, written = check_output(out, args.images) if run.returncode == 0 else (["the run failed"], 0)
+        problems, written = (
+            check_output(out, args.images)
+            if run.returncode == 0
+            else (["the run failed"], 0)
+        )
         summary = summary_of(out) if (out / "summary.json").exists() else {}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -133,16 +153,22 @@ def main() -> None:
     print(f"  images written        {args.images - len(problems)} ok, {written / MB:,.1f} MiB "
           f"({written / max(1, args.images) / MB:.2f} MiB each)")  # fmt: skip
     print(f"  requests (emulator)   {ledger['requests']}, tokens {ledger['tokens']}")
-    print(f"  client wall time      {run.wall_s:.2f} s (process), {run_wall:.2f} s (run, from summary.json)")
+    print(
+        f"  client wall time      {run.wall_s:.2f} s (process), {run_wall:.2f} s (run, from summary.json)"
+    )
     print(f"  images per second     {args.images / run.wall_s:.2f} (process), {args.images / run_wall:.2f} (run); "
           f"{written / MB / run_wall:.1f} MiB/s written")  # fmt: skip
-    print(f"  client peak RSS       {run.peak_rss_mb:.0f} MiB (ru_maxrss), {run.sampled_rss_mb:.0f} MiB (sampled)")
+    print(
+        f"  client peak RSS       {run.peak_rss_mb:.0f} MiB (ru_maxrss), {run.sampled_rss_mb:.0f} MiB (sampled)"
+    )
     for problem in problems[:10]:
         print(f"  problem: {problem}")
     if run.returncode != 0:
         print(run.stderr[-3000:])
     passed = not problems and run.peak_rss_mb < args.limit_mb
-    print(f"peak RSS {run.peak_rss_mb:.0f} MiB (limit {args.limit_mb:.0f} MiB): {'PASS' if passed else 'FAIL'}")
+    print(
+        f"peak RSS {run.peak_rss_mb:.0f} MiB (limit {args.limit_mb:.0f} MiB): {'PASS' if passed else 'FAIL'}"
+    )
     sys.exit(0 if passed else 1)
 
 

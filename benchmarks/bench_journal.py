@@ -48,6 +48,7 @@ def main() -> int:
         f"journal: {args.rows:,} rows, concurrency {args.concurrency}, {args.rounds} round(s); {describe_cores()}"
     )
     rates: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="bench-journal-", dir=Path.cwd()) as tmp, Emulator() as emu:
         # The run directory is under the working directory, on the disk a user's DIR would be on (not a tmpfs).
         work = Path(tmp)
@@ -62,9 +63,11 @@ def main() -> int:
                 if rows_ok(out) != args.rows:
                     raise SystemExit(f"the run ended {rows_ok(out)} rows ok, not {args.rows}")
                 rates[durable].append(args.rows / run.wall_s)
+                cpu[durable].append(run.cpu_s / args.rows * 1e6)
             print(
-                f"  round {round_ + 1}: in-memory journal {rates[False][-1]:,.0f} rows/s, "
-                f"SQLite journal {rates[True][-1]:,.0f} rows/s"
+                f"  round {round_ + 1}: in-memory journal {rates[False][-1]:,.0f} rows/s "
+                f"({cpu[False][-1]:.0f} us CPU/row), SQLite journal {rates[True][-1]:,.0f} rows/s "
+                f"({cpu[True][-1]:.0f} us CPU/row)"
             )
     memory = statistics.median(rates[False])
     durable = statistics.median(rates[True])

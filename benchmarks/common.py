@@ -184,6 +184,7 @@ class ClientRun:
     """How one client process went: wall time from spawn to exit, its exit code and its peak RSS."""
 
     wall_s: float
+    cpu_s: float  # user + system CPU seconds of the child (all its threads), from wait4
     returncode: int
     peak_rss_mb: float  # ru_maxrss of the child, from wait4
     sampled_rss_mb: float  # the highest psutil sample (every 50 ms), a cross-check
@@ -244,6 +245,7 @@ def run_process(
     stderr_path.unlink(missing_ok=True)
     return ClientRun(
         wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
         returncode=process.returncode,
         peak_rss_mb=usage.ru_maxrss * 1024 / MB,  # Linux: kilobytes
         sampled_rss_mb=sampler.peak / MB,

@@ -16,7 +16,7 @@ import anyio
 import click
 from rich.console import Console
 
-from pipeline.display import ProgressDisplay, summary_table
+from pipeline.display import ProgressDisplay
 from pipeline.engine import RunOptions, RunResult, output_dir, run_job
 from pipeline.errors import (
     BudgetExhausted,
@@ -157,7 +157,9 @@ def run_command(
             return
     code = exit_code(result)
     if not quiet:
-        console.print(summary_table(result.summary))
+        from pipeline.summary import read_status, render_status
+
+        console.print(render_status(read_status(out_dir)), highlight=False)
         console.print(
             f"results: {out_dir / 'results'}   summary: {out_dir / 'summary.json'}",
             highlight=False,

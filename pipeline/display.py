@@ -7,14 +7,12 @@ one plain line every few seconds instead, so a nightly job's log shows how it we
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
 import anyio
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from pipeline.progress import RunStats, Snapshot
@@ -55,7 +53,7 @@ def progress_line(snap: Snapshot) -> str:
         parts.append(f"pacing {snap.pacing_per_s * 60:.0f}/min")
     if snap.stopping:
         parts.append(f"stopping: {snap.stopping}")
-    return " | ".join(parts)
+    return " | ".join(parts[:5]) + "\n  " + " | ".join(parts[5:])
 
 
 class ProgressDisplay:
@@ -89,9 +87,9 @@ class ProgressDisplay:
         while True:
             snap = self._stats.snapshot()
             if self._live is not None:
-                self._live.update(Text(progress_line(snap)))
+                self._live.update(Text(progress_line(snap), overflow="fold"))
             elif time.monotonic() - last_log >= LOG_EVERY_S:
-                self._console.print(progress_line(snap), highlight=False)
+                self._console.print(progress_line(snap).replace("\n ", ""), highlight=False)
                 last_log = time.monotonic()
             await anyio.sleep(0.25)
 
@@ -106,27 +104,7 @@ class ProgressDisplay:
         self._tg.cancel_scope.cancel()
         await self._tg.__aexit__(None, None, None)
         if self._live is not None:
-            self._live.update(Text(progress_line(self._stats.snapshot())))
+            self._live.update(
+                Text(progress_line(self._stats.snapshot()), overflow="fold")
+            )
             self._live.stop()
-
-
-def summary_table(summary: Mapping[str, object]) -> Table:
-    """The closing table: rows by status, tokens by kind, cost, time and requests."""
-    table = Table(title="run summary", show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    for key, value in summary.items():
-        if isinstance(value, Mapping):
-            for sub, inner in value.items():
-                table.add_row(f"{key}.{sub}", _fmt(inner))
-        else:
-            table.add_row(str(key), _fmt(value))
-    return table
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.6f}".rstrip("0").rstrip(".") if value else "0"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return "" if value is None else str(value)

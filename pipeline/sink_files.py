@@ -24,6 +24,11 @@ _IMAGE_EXT = {
     "image/png": "png",
     "image/webp": "webp",
     "image/gif": "gif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+    "image/bmp": "bmp",
+    "image/tiff": "tiff",
 }
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -34,7 +39,12 @@ def image_name(row_id: str, index: int, mime_type: str) -> str:
     safe = _UNSAFE.sub("_", row_id)[:80].lstrip(".-") or "row"
     digest = hashlib.sha256(row_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     suffix = f"-{index}" if index else ""
-    return f"{safe}-{digest}{suffix}.{_IMAGE_EXT.get(mime_type.lower(), 'bin')}"
+    return f"{safe}-{digest}{suffix}.{image_extension(mime_type)}"
+
+
+def image_extension(mime_type: str) -> str:
+    """ "image/jpeg" -> "jpg"; parameters (`; charset=binary`) and case are ignored; an unknown type -> "bin"."""
+    return _IMAGE_EXT.get(mime_type.split(";", 1)[0].strip().lower(), "bin")
 
 
 def write_image(
@@ -61,6 +71,17 @@ def write_image(
         ) from exc
     digest = hashlib.sha256(image.data).hexdigest()
     return ImageFile(f"{IMAGES_DIR}/{name}", image.mime_type, digest, len(image.data))
+
+
+def remove_image_leftovers(run_dir: Path) -> int:
+    """Delete the DIR/images/.tmp-* files of writes that a crash cut short (never a finished image: those have
+    their final name); returns how many. Safe only while holding DIR's lock, before any image is written."""
+    removed = 0
+    for path in (Path(run_dir) / IMAGES_DIR).glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def remove_leftovers(run_dir: Path, name: str) -> None:

@@ -104,7 +104,13 @@ def assert_secret_never_written(run: Run, secret: str) -> None:
         assert secret.encode() not in path.read_bytes(), path
 
 
-USAGE = ("input_tokens", "output_tokens", "thinking_tokens", "total_tokens")
+USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "thinking_tokens",
+    "cached_tokens",
+    "total_tokens",
+)
 
 
 @pytest.mark.slow
@@ -147,7 +153,12 @@ def test_the_same_job_through_every_provider_gives_the_same_outcomes_and_tokens(
                     row,
                 )  # thinking_level low always thinks
         outcomes[name] = {
-            key: (row["status"], row["attempts"], *(row[k] for k in USAGE))
+            key: (
+                row["status"],
+                row["attempts"],
+                row["cost_usd"],
+                *(row[k] for k in USAGE),
+            )
             for key, row in table.items()
         }
         # What the provider reported is what the emulator billed.
@@ -216,9 +227,8 @@ class _Refuser(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        key = self.headers.get("x-goog-api-key") or self.headers.get(
-            "authorization", ""
-        )
+        bearer = self.headers.get("authorization", "").removeprefix("Bearer ")
+        key = self.headers.get("x-goog-api-key") or bearer
         text = f"Permission denied for key {key}: this key may not use the model"
         if self.path.startswith("/v1/"):
             body: object = {"error": {"message": text, "type": "permission_error", "param": None, "code": "permission_denied"}}  # fmt: skip
@@ -238,13 +248,13 @@ class _Refuser(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def refusing_server() -> Iterator[tuple[str, list[int]]]:
-    """A loopback server that refuses everything with 403; yields its base URL and a request counter."""
-    seen: list[int] = []
+def refusing_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback server that refuses everything with 403; yields its base URL and the headers it received."""
+    seen: list[dict[str, str]] = []
 
     class Handler(_Refuser):
         def do_POST(self) -> None:
-            seen.append(1)
+            seen.append({name.lower(): value for name, value in self.headers.items()})
             super().do_POST()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -258,29 +268,42 @@ def refusing_server() -> Iterator[tuple[str, list[int]]]:
         thread.join()
 
 
-@pytest.mark.parametrize(
-    ("kind", "variable"),
-    [("gemini", "GEMINI_API_KEY"), ("vertex", "VERTEX_ACCESS_TOKEN"), ("openai", "OPENAI_API_KEY")],
-)  # fmt: skip
+SECRET = "sk-echoed-1a2b3c4d5e6f7a8b"
+AUTH_HEADERS = [
+    # kind, variable, extra [provider] keys, the auth headers on the wire
+    ("gemini", "GEMINI_API_KEY", {}, {"x-goog-api-key": SECRET}),
+    ("vertex", "VERTEX_ACCESS_TOKEN", {"quota_project": "billing-project"},
+     {"authorization": f"Bearer {SECRET}", "x-goog-user-project": "billing-project"}),
+    ("openai", "OPENAI_API_KEY", {}, {"authorization": f"Bearer {SECRET}"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "variable", "extra", "auth"), AUTH_HEADERS)
 def test_a_403_stops_the_run_and_scrubs_an_echoed_key(
-    make_job: JobWriter, tmp_path: Path, kind: str, variable: str
+    make_job: JobWriter,
+    tmp_path: Path,
+    kind: str,
+    variable: str,
+    extra: dict[str, str],
+    auth: dict[str, str],
 ) -> None:
-    secret = "sk-echoed-1a2b3c4d5e6f7a8b"
     rows = [{"id": f"r{i}", "prompt": f"p{i}"} for i in range(40)]
     with refusing_server() as (base, seen):
-        job = make_job(
-            rows, provider={"model": "gemini-3.1-pro-preview", **PROVIDERS[kind](base)}
-        )
+        table = {"model": "gemini-3.1-pro-preview", **PROVIDERS[kind](base), **extra}
+        job = make_job(rows, provider=table)
         out = tmp_path / "out"
-        done = run_cli("run", str(job), "--out", str(out), env={variable: secret})
+        done = run_cli("run", str(job), "--out", str(out), env={variable: SECRET})
     run = Run(out, done.returncode, done.stdout, done.stderr, {})
     assert done.returncode == 2, done.stderr
     assert "refused the credentials" in done.stderr and variable in done.stderr
-    assert (
-        "403" in done.stderr and "***" in done.stderr
-    )  # the server's words, with the key scrubbed
+    # The server's own words, with the key it echoed scrubbed.
+    assert "403" in done.stderr and "Permission denied for key ***" in done.stderr
     assert 1 <= len(seen) <= 16
-    assert_secret_never_written(run, secret)
+    for headers in seen:
+        assert {name: headers.get(name) for name in auth} == auth
+        others = {"x-goog-api-key", "authorization", "x-goog-user-project"} - set(auth)
+        assert not others & set(headers)  # one credential, sent one way
+    assert_secret_never_written(run, SECRET)
 
 
 @pytest.mark.parametrize(

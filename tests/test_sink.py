@@ -24,6 +24,7 @@ from pipeline.sink import (
     write_image,
     write_results,
 )
+from pipeline.sink_files import image_extension, remove_image_leftovers
 
 T0 = datetime(2026, 9, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -311,3 +312,30 @@ def test_write_image_stays_under_images(tmp_path: Path) -> None:
             image.path, "image/png", hashlib.sha256(data).hexdigest(), len(data)
         )
     assert not list(tmp_path.rglob(".tmp-*"))  # no temp file left behind
+
+
+@pytest.mark.parametrize(
+    ("mime", "ext"),
+    [
+        ("image/jpeg", "jpg"),
+        ("IMAGE/PNG", "png"),
+        ("image/png; charset=binary", "png"),
+        ("image/heic", "heic"),
+        ("image/avif", "avif"),
+        ("application/octet-stream", "bin"),
+    ],
+)
+def test_image_extension_follows_the_mime_type(mime: str, ext: str) -> None:
+    assert image_extension(mime) == ext
+    assert image_name("r", 0, mime).endswith(f".{ext}")
+
+
+def test_leftovers_of_cut_image_writes_are_removed_and_images_kept(
+    tmp_path: Path,
+) -> None:
+    image = write_image(tmp_path, "r1", 0, GeneratedImage("image/jpeg", b"\xff\xd8"))
+    cut = tmp_path / "images" / ".tmp-0123456789ab-r2-000000000000.jpg"
+    cut.write_bytes(b"\xff")
+    assert remove_image_leftovers(tmp_path) == 1
+    assert [p.name for p in (tmp_path / "images").iterdir()] == [Path(image.path).name]
+    assert remove_image_leftovers(tmp_path / "nowhere") == 0

@@ -97,3 +97,19 @@ def own_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[package] = "?"
     return versions
+
+
+def cpu_description() -> str:
+    """Cores, and how the suite uses them, for the doc."""
+    import os
+
+    available = sorted(os.sched_getaffinity(0))
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{len(available)} cores ({model})"

@@ -114,7 +114,7 @@ def figures(
         ids_sent_more_than_once=sum(1 for n in per_id.values() if n > 1),
         replies_paid_twice=paid_twice,
         duplicate_tokens_est=round(tokens * paid_twice / ok_replies) if ok_replies else 0,
-        peak_window_admitted=peak_admitted(watched.samples, window_s) if window_s else None,
+        peak_window_admitted=peak_admitted([Sample(0.0, 0, 0, 0), *watched.samples], window_s) if window_s else None,
         rows_per_min=round(rows_ok / sending * 60.0, 1),
         killed_at_s=watched.killed_at_s,
         samples=[{"t": round(s.t, 2), "requests": s.requests, "ok": s.ok, "rate_limited": s.rate_limited}

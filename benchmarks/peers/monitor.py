@@ -82,6 +82,7 @@ class Watcher:
         cap_s: float,
         kill_after_ok: int | None = None,
         log: Path | None = None,
+        pin: bool = True,
     ) -> None:
         self.launch = launch
         self.emulator = emulator
@@ -89,6 +90,7 @@ class Watcher:
         self.cap_s = cap_s
         self.kill_after_ok = kill_after_ok
         self.log = log
+        self.pin = pin
         self.watched = Watched()
         self._t0 = 0.0
         self._process: subprocess.Popen[bytes] | None = None
@@ -117,7 +119,7 @@ class Watcher:
         _, client_core = cores()
 
         def child_setup() -> None:
-            if client_core is not None:
+            if client_core is not None and self.pin:
                 os.sched_setaffinity(0, {client_core})
 
         stderr_path = (self.log or Path("/tmp")) / f"stderr-{len(self.watched.attempts)}.txt"

@@ -1,8 +1,9 @@
 """OpenAI-compatible chat completions and image generations (Google's compatibility endpoint, aggregators).
 
 `base_url` includes the version path (`http://host/v1`). Gemini-only settings that OpenAI's schema has no
-field for travel in `extra_body.google`, as Google's endpoint documents; `top_k` has no home there and is not
-sent. Replies are read by `openai_reply.py`.
+field for travel in `extra_body.google`, as Google's endpoint documents: `thinking_config` (only when thought
+summaries are asked for, since it may not be sent with `reasoning_effort`), `image_config`, and
+`generation_config` for `media_resolution`. `top_k` is not sent. Replies are read by `openai_reply.py`.
 """
 
 from __future__ import annotations
@@ -120,17 +121,24 @@ def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
         body["tools"] = [
             {"type": "function", "function": _function(tool)} for tool in settings.tools
         ]
-    if settings.thinking_level:
+    if settings.thinking_level and not settings.include_thoughts:
         body["reasoning_effort"] = settings.thinking_level
     if wants_image(settings):
         body["modalities"] = ["image", "text"]
     google = _google_extras(prompt)
     if settings.media_resolution:
-        google["media_resolution"] = media_resolution(settings.media_resolution)
-    if (
-        settings.include_thoughts
-    ):  # the level went into reasoning_effort: the two may not both be set
-        google["thinking_config"] = {"include_thoughts": True}
+        # A generationConfig field in Gemini's format, so it travels in google.generation_config.
+        google["generation_config"] = {
+            "media_resolution": media_resolution(settings.media_resolution)
+        }
+    if settings.include_thoughts:
+        # reasoning_effort and thinking_config may not both be set (a 400): thought summaries need
+        # thinking_config, so the level goes there too.
+        thinking: dict[str, Any] = {}
+        if settings.thinking_level:
+            thinking["thinking_level"] = settings.thinking_level
+        thinking["include_thoughts"] = True
+        google["thinking_config"] = thinking
     if google:
         body["extra_body"] = {"google": google}
     return body

@@ -25,10 +25,12 @@ def test_a_jpeg_of_the_requested_size() -> None:
 
 def test_the_same_arguments_give_the_same_bytes_and_colours_differ() -> None:
     first = images.jpeg(320, 200, 3)
-    assert images.jpeg(320, 200, 3 + 8) is first  # colours are taken modulo the palette, and cached
+    # colours are taken modulo the palette, and cached
+    assert images.jpeg(320, 200, 3 + 8) is first
     assert images.jpeg(320, 200, 4) != first
     images._cache.clear()
-    assert images.jpeg(320, 200, 3) == first  # re-encoded: the grain is seeded, not random
+    # re-encoded: the grain is seeded, not random
+    assert images.jpeg(320, 200, 3) == first
 
 
 def test_a_4k_image_weighs_several_megabytes_like_a_real_one() -> None:

@@ -1,0 +1,121 @@
+"""The three providers ask for the same thing: each body, read by the emulator's own parser (an independent
+implementation of the wire formats), gives the same request whatever the provider. This is what lets a user
+switch `[provider] kind` and change nothing else."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from pipeline.emulator.files import FileStore
+from pipeline.emulator.models import lookup
+from pipeline.emulator.openai_request import chat_request
+from pipeline.emulator.request import GenRequest, parse_generate
+from pipeline.providers.auth import StaticCredentials
+from pipeline.providers.gemini import GeminiProvider
+from pipeline.providers.openai import OpenAIProvider
+from pipeline.providers.vertex import VertexProvider
+from pipeline.records import GenerationSettings, HttpRequest, Part, Prompt
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"total": {"type": "number"}},
+    "required": ["total"],
+}
+TOOL = {
+    "name": "lookup_vendor",
+    "description": "Look up a vendor",
+    "parameters": {"type": "object", "properties": {"vendor": {"type": "string"}}, "required": ["vendor"]},
+}  # fmt: skip
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "sampling": {"temperature": 0.2, "top_p": 0.9, "seed": 7, "max_output_tokens": 2048, "stop_sequences": ("###",)},
+    "thinking": {"thinking_level": "medium"},
+    "thinking-with-thoughts": {"thinking_level": "high", "include_thoughts": True},
+    "thoughts-at-the-default-level": {"include_thoughts": True},
+    "json-schema": {"response_schema": SCHEMA},
+    "json-object": {"response_mime_type": "application/json"},
+    "tools": {"tools": (TOOL,)},
+    "media-resolution": {"media_resolution": "low"},
+}  # fmt: skip
+
+
+def body_of(request: HttpRequest) -> Any:
+    assert isinstance(request.body, bytes)
+    return json.loads(request.body)
+
+
+def parsed(provider: str, prompt: Prompt, files: FileStore) -> GenRequest:
+    credentials = StaticCredentials("K", "authorization", "key-123456789", bearer=True)
+    model = lookup(prompt.model)
+    assert model is not None
+    if provider == "openai":
+        built = OpenAIProvider(
+            model=prompt.model, credentials=credentials, base_url="http://h/v1"
+        ).build(prompt)
+        return chat_request(body_of(built), "openai", files)[1]
+    if provider == "vertex":
+        built = VertexProvider(
+            model=prompt.model, credentials=credentials, project="p"
+        ).build(prompt)
+    else:
+        built = GeminiProvider(model=prompt.model, credentials=credentials).build(
+            prompt
+        )
+    return parse_generate(body_of(built), model, files.resolve)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_every_provider_asks_the_emulator_for_the_same_thing(
+    tmp_path: Path, name: str
+) -> None:
+    prompt = Prompt(
+        row_id="r1",
+        model="gemini-3-flash-preview",  # has every thinking level
+        parts=(Part(mime_type="image/png", data=png()), Part(text="Summarise call:lookup_vendor the picture.")),
+        generation=GenerationSettings(**SETTINGS[name]),
+        system="You are brief.",
+    )  # fmt: skip
+    files = FileStore(tmp_path, 0)
+    gemini = parsed("gemini", prompt, files)
+    assert parsed("vertex", prompt, files) == gemini
+    assert parsed("openai", prompt, files) == gemini
+
+
+def test_thought_summaries_never_send_reasoning_effort_with_thinking_config() -> None:
+    """Google's compatibility layer refuses the two together (400 on every row)."""
+    credentials = StaticCredentials("K", "authorization", "key-123456789", bearer=True)
+    provider = OpenAIProvider(
+        model="gemini-3.1-pro-preview", credentials=credentials, base_url="http://h/v1"
+    )
+
+    def body(**settings: Any) -> dict[str, Any]:
+        prompt = Prompt(
+            "r",
+            "gemini-3.1-pro-preview",
+            (Part(text="hi"),),
+            GenerationSettings(**settings),
+        )
+        return body_of(provider.build(prompt))
+
+    assert body(thinking_level="low")["reasoning_effort"] == "low"
+    assert "extra_body" not in body(thinking_level="low")
+    both = body(thinking_level="low", include_thoughts=True)
+    assert "reasoning_effort" not in both
+    assert both["extra_body"]["google"]["thinking_config"] == {
+        "thinking_level": "low",
+        "include_thoughts": True,
+    }
