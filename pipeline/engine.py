@@ -47,6 +47,7 @@ from pipeline.providers import make_provider
 from pipeline.providers.auth import Credentials, resolve_credentials
 from pipeline.records import InvalidRow, Outcome, Prompt, Row
 from pipeline.retry import RetryPolicy
+from pipeline.sink_files import remove_image_leftovers
 from pipeline.source import count_rows, iter_rows
 from pipeline.spec import JobSpec
 from pipeline.transport import AiohttpTransport, Transport
@@ -343,6 +344,8 @@ async def run_job(
         allow_spec_change=options.allow_spec_change,
         durable=options.durable_journal,
     )
+    # Images a crash left half-written; safe now that this run holds DIR's lock.
+    await anyio.to_thread.run_sync(remove_image_leftovers, out_dir)
     own_transport = transport is None
     active_transport = transport or AiohttpTransport(
         concurrency=spec.limits.concurrency

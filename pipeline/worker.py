@@ -101,6 +101,8 @@ class RowRunner:
                 try:
                     response = await self.transport.send(request)
                     reply = self.provider.parse(response, prompt)
+                    # A 4K image is ~5 MB of base64: let the raw body go before the images are written.
+                    del response
                 finally:
                     self.stats.in_flight -= 1
                 latency_ms = (time.perf_counter() - t0) * 1000.0
