@@ -287,15 +287,15 @@ def _sent_today(journal: RunJournal) -> int:
     return 0
 
 
-def _environ_for(options: RunOptions) -> Mapping[str, str]:
+def _environ_for(options: RunOptions, spec: JobSpec) -> Mapping[str, str]:
     """Against the embedded emulator no real key is needed: fill every key variable that is not set."""
     if options.base_url is None:
         return options.environ
-    filler = {
-        name: "emulator-key"
-        for name in ("GEMINI_API_KEY", "OPENAI_API_KEY", "VERTEX_ACCESS_TOKEN")
-        if not options.environ.get(name)
-    }
+    names = {"GEMINI_API_KEY", "OPENAI_API_KEY", "VERTEX_ACCESS_TOKEN"}
+    names.update(
+        name for name in (spec.provider.api_key_env, spec.provider.token_env) if name
+    )
+    filler = {name: "emulator-key" for name in names if not options.environ.get(name)}
     return {**options.environ, **filler}
 
 
@@ -324,7 +324,7 @@ async def run_job(
     # The run's identity is the spec as written: an emulator on another port is the same job.
     fingerprint, description = spec.fingerprint(), spec.describe()
     spec = _provider_spec(spec, options)
-    environ = _environ_for(options)
+    environ = _environ_for(options, spec)
     credentials = resolve_credentials(spec.provider, environ)
     provider = make_provider(spec.provider, credentials)
     price = price_for(spec.provider.model, spec.pricing.overrides())

@@ -36,6 +36,8 @@ Sleep = Callable[[float], Awaitable[None]]
 RATE_SAFETY = 0.98
 TOKEN_SAFETY = 0.95
 TOKEN_BURST_S = 3.0
+# Replies needed before the first 429 may set the pace of an unlimited job (fewer: a stray 429, just pause).
+MIN_SAMPLES = 10
 
 
 @dataclass(slots=True)
@@ -62,8 +64,8 @@ class AdaptiveRate:
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
         decrease: float = 0.8,
-        increase: float = 1.05,
-        recover_after_s: float = 5.0,
+        increase: float = 1.1,
+        recover_after_s: float = 2.0,
         min_rate_per_s: float = 0.02,
     ) -> None:
         self.ceiling = ceiling_per_s * RATE_SAFETY if ceiling_per_s else None
@@ -76,6 +78,7 @@ class AdaptiveRate:
         self._min_rate = min_rate_per_s
         self._next_slot = 0.0
         self._paused_until = 0.0
+        self._episode_until = 0.0
         self._last_change = clock()
         self._accepted: deque[float] = deque()
         self.rate_limited = 0
@@ -113,15 +116,18 @@ class AdaptiveRate:
         self.rate_limited += 1
         now = self._clock()
         delay = retry_after if retry_after and retry_after > 0 else 1.0
-        if now < self._paused_until:
+        if now < self._episode_until:
+            # The same burst: requests sent before the pool paused come back 429 too.
             self._paused_until = max(self._paused_until, now + delay)
             return
         self._paused_until = now + delay
+        self._episode_until = now + delay * 1.5
         if self.rate is None:
             recent = [t for t in self._accepted if now - t <= 60.0]
-            span = now - recent[0] if recent else 0.0
-            estimate = len(recent) / (span + delay) if recent else 1.0 / delay
-            self.rate = max(self._min_rate, estimate * 0.95)
+            if len(recent) < MIN_SAMPLES:
+                return  # too few replies to tell the server's rate (a stray 429): just pause
+            span = now - recent[0]
+            self.rate = max(self._min_rate, len(recent) / (span + delay) * 0.95)
         else:
             self.rate = max(self._min_rate, self.rate * self._decrease)
         self._last_change = now

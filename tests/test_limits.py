@@ -112,3 +112,15 @@ async def test_token_meter_caps_weights_above_its_bucket() -> None:
     assert limits.tokens is not None
     await limits.admit(50_000)  # below capacity (300k): immediate
     await limits.correct_tokens(10, 20)
+
+
+async def test_a_stray_429_before_enough_replies_only_pauses() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        rate.on_accepted()
+    rate.on_rate_limited(0.5)
+    assert rate.rate is None  # three replies say nothing about the server's rate
+    start = clock.now
+    await rate.acquire()
+    assert clock.now - start >= 0.5  # but the pool did pause

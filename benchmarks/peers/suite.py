@@ -33,6 +33,8 @@ class ScenarioResult:
     what: str
     parallel: bool
     wall_s: float
+    server_rpm: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
     figures: list[Figures] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # tool -> why
 
@@ -43,6 +45,8 @@ class ScenarioResult:
             "what": self.what,
             "parallel": self.parallel,
             "wall_s": self.wall_s,
+            "server_rpm": self.server_rpm,
+            "settings": self.settings,
             "figures": [f.to_json() for f in self.figures],
             "skipped": self.skipped,
         }
@@ -55,6 +59,8 @@ class ScenarioResult:
             what=raw["what"],
             parallel=raw["parallel"],
             wall_s=raw["wall_s"],
+            server_rpm=raw.get("server_rpm"),
+            settings=dict(raw.get("settings", {})),
             figures=[Figures.from_json(f) for f in raw["figures"]],
             skipped=dict(raw.get("skipped", {})),
         )
@@ -81,7 +87,17 @@ def run_scenario(
     )
     media = data.write_images(work / "images") if scenario.images else None
     chosen = [t for t in scenario.tools if t in tools and t not in unavailable]
-    result = ScenarioResult(scenario.name, scenario.title, scenario.what, scenario.parallel, 0.0)
+    result = ScenarioResult(scenario.name, scenario.title, scenario.what, scenario.parallel, 0.0, scenario.server_rpm)
+    result.settings = {
+        "rows": scenario.rows,
+        "emulator": " ".join(scenario.emulator_flags),
+        "client_rpm": scenario.client_rpm,
+        "concurrency": scenario.concurrency,
+        "max_attempts": scenario.max_attempts,
+        "timeout_s": scenario.timeout_s,
+        "cap_s": scenario.cap_s,
+        "window_s": scale.window_s,
+    }
     result.skipped = {t: unavailable[t] for t in scenario.tools if t in tools and t in unavailable}
     started = time.monotonic()
     if scenario.parallel:

@@ -149,7 +149,8 @@ def read_outcomes(launch: Launch) -> dict[str, bool]:
         return _parquet_outcomes(launch.outcomes)
     found: dict[str, bool] = {}
     if not launch.outcomes.exists():
-        return found
+        # Curator's driver writes its outcomes at the end; a run stopped at the cap left only Curator's own files.
+        return _curator_outcomes(launch.outcomes.parent / "tool") if launch.tool == "curator" else found
     with launch.outcomes.open(encoding="utf-8") as lines:
         for line in lines:
             try:
@@ -170,3 +171,19 @@ def _parquet_outcomes(results: Path) -> dict[str, bool]:
         row_id: status == "ok"
         for row_id, status in zip(table.column("id").to_pylist(), table.column("status").to_pylist(), strict=True)
     }
+
+
+def _curator_outcomes(work_dir: Path) -> dict[str, bool]:
+    """id -> ok from Curator's `responses_*.jsonl` files (what it has written so far)."""
+    found: dict[str, bool] = {}
+    for path in work_dir.glob("**/responses_*.jsonl"):
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    response = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                row = (response.get("generic_request") or {}).get("original_row") or {}
+                if "id" in row:
+                    found[row["id"]] = found.get(row["id"], False) or not response.get("response_errors")
+    return found
