@@ -85,7 +85,7 @@ class OpenAIProvider(ProviderBase):
     def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
         self._raise_for_status(response)
         if self._to_images_api(prompt):
-            return parse_images_reply(response.body)
+            return parse_images_reply(response.body, prompt)
         return parse_chat_reply(response.body, prompt)
 
 
@@ -123,7 +123,7 @@ def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
         ]
     if settings.thinking_level and not settings.include_thoughts:
         body["reasoning_effort"] = settings.thinking_level
-    if wants_image(settings):
+    if wants_image(settings, model):
         body["modalities"] = ["image", "text"]
     google = _google_extras(prompt)
     if settings.media_resolution:
