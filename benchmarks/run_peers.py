@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import envs, plots, report  # noqa: E402
-from peers.audit import audit_network  # noqa: E402
-from peers.scenarios import FULL, QUICK, TOOLS, scenarios  # noqa: E402
-from peers.suite import ScenarioResult, run_scenario  # noqa: E402
+from peers import envs, plots, report
+from peers.audit import audit_network
+from peers.scenarios import FULL, QUICK, TOOLS, scenarios
+from peers.suite import ScenarioResult, run_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -32,15 +32,38 @@ WORK = ROOT / "benchmarks" / "out" / "peers"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: small rows, short windows")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: small rows, short windows"
+    )
     parser.add_argument("--only", help="comma-separated scenario names (default: all)")
-    parser.add_argument("--tools", help=f"comma-separated tools (default: {','.join(TOOLS)})")
-    parser.add_argument("--no-install", action="store_true", help="do not create the peers' environments")
-    parser.add_argument("--render-only", action="store_true", help="rewrite the doc from the saved results")
-    parser.add_argument("--audit-network", action="store_true", help="strace the peers' connect() calls")
-    parser.add_argument("--doc", type=Path, default=DOC, help="where the doc goes (default: docs/benchmarks.md)")
-    parser.add_argument("--assets", type=Path, default=ASSETS, help="where results.json and the PNGs go")
+    parser.add_argument(
+        "--tools", help=f"comma-separated tools (default: {','.join(TOOLS)})"
+    )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not create the peers' environments",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the doc from the saved results",
+    )
+    parser.add_argument(
+        "--audit-network", action="store_true", help="strace the peers' connect() calls"
+    )
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        default=DOC,
+        help="where the doc goes (default: docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--assets", type=Path, default=ASSETS, help="where results.json and the PNGs go"
+    )
     args = parser.parse_args()
     results_path = args.assets / "results.json"
 
@@ -66,7 +89,13 @@ def main() -> int:
             print(f"{peer}: left out: {env.problem}", flush=True)
 
     if args.audit_network:
-        return audit_network([t for t in ("curator", "litellm", "plain") if t in tools and t not in unavailable])
+        return audit_network(
+            [
+                t
+                for t in ("curator", "litellm", "plain")
+                if t in tools and t not in unavailable
+            ]
+        )
 
     scale = QUICK if args.quick else FULL
     chosen = scenarios(scale)
@@ -74,14 +103,25 @@ def main() -> int:
         names = set(args.only.split(","))
         missing = names - {s.name for s in chosen}
         if missing:
-            parser.error(f"unknown scenarios {sorted(missing)}; choose from {', '.join(s.name for s in chosen)}")
+            parser.error(
+                f"unknown scenarios {sorted(missing)}; choose from {', '.join(s.name for s in chosen)}"
+            )
         chosen = [s for s in chosen if s.name in names]
 
     started = time.monotonic()
     results: list[ScenarioResult] = []
     for scenario in chosen:
         print(f"{scenario.name}: {scenario.title}", flush=True)
-        results.append(run_scenario(scenario, scale, WORK, tools, unavailable, say=lambda s: print(s, flush=True)))
+        results.append(
+            run_scenario(
+                scenario,
+                scale,
+                WORK,
+                tools,
+                unavailable,
+                say=lambda s: print(s, flush=True),
+            )
+        )
     command = " ".join(["python", "benchmarks/run_peers.py", *sys.argv[1:]])
     meta = {
         "command": command,
@@ -100,7 +140,9 @@ def main() -> int:
     return render(meta, results, args.doc, args.assets)
 
 
-def render(meta: dict[str, object], results: list[ScenarioResult], doc: Path, assets: Path) -> int:
+def render(
+    meta: dict[str, object], results: list[ScenarioResult], doc: Path, assets: Path
+) -> int:
     images = plots.draw(results, assets)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(report.render(meta, results, images, doc.parent), encoding="utf-8")

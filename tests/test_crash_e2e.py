@@ -34,13 +34,20 @@ def start_cli(*args: str) -> subprocess.Popen[str]:
 
 
 def wait_for_requests(
-    emulator: EmulatorThread, count: int, timeout: float = 60.0
-) -> None:
-    """Wait until the run is really under way (imports take a while on a loaded machine)."""
+    emulator: EmulatorThread,
+    count: int,
+    timeout: float = 60.0,
+    proc: subprocess.Popen[str] | None = None,
+) -> bool:
+    """Wait until the run is really under way (imports take a while on a loaded machine); False when
+    `proc` ended first."""
     deadline = time.monotonic() + timeout
     while int(emulator.ledger()["requests"]) < count:
+        if proc is not None and proc.poll() is not None:
+            return False
         assert time.monotonic() < deadline, "the run never got going"
         time.sleep(0.05)
+    return True
 
 
 def results(out: Path) -> list[dict[str, object]]:
@@ -60,11 +67,12 @@ def test_kill_9_at_random_moments_never_pays_twice_for_a_journaled_reply(
     rng = random.Random(2026)
     rows = [
         {"id": f"k{i:04d}", "prompt": f"k{i:04d} summarise item {i}"}
-        for i in range(400)
+        for i in range(800)
     ]
     out = tmp_path / "out"
     kills = 0
-    with EmulatorThread(EmulatorConfig(port=0, latency_ms=30.0)) as emulator:
+    # 8 in flight at 80 ms each: about 100 rows/s, so 800 rows outlast four kills of at most 1.5 s
+    with EmulatorThread(EmulatorConfig(port=0, latency_ms=80.0)) as emulator:
         job = make_job(
             rows,
             provider={"base_url": emulator.base_url},
@@ -72,7 +80,9 @@ def test_kill_9_at_random_moments_never_pays_twice_for_a_journaled_reply(
         )
         for _ in range(4):
             proc = start_cli("run", str(job), "--out", str(out), "--quiet")
-            wait_for_requests(emulator, 1 + int(emulator.ledger()["requests"]))
+            sent = int(emulator.ledger()["requests"])
+            if not wait_for_requests(emulator, sent + 1, proc=proc):
+                break  # it finished by itself
             time.sleep(rng.uniform(0.2, 1.5))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
@@ -85,8 +95,8 @@ def test_kill_9_at_random_moments_never_pays_twice_for_a_journaled_reply(
     assert kills >= 3, "the run finished before it could be killed: make it longer"
     assert final.returncode == 0, final.stderr
     table = results(out)
-    assert len(table) == 400 and len({r["id"] for r in table}) == 400
-    assert Counter(str(r["status"]) for r in table) == {"ok": 400}
+    assert len(table) == 800 and len({r["id"] for r in table}) == 800
+    assert Counter(str(r["status"]) for r in table) == {"ok": 800}
     # Only requests in flight at a kill may have been paid for twice.
     assert paid_twice(ledger) <= CONCURRENCY * kills
 

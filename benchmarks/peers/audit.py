@@ -17,7 +17,9 @@ from .emulator import EmulatorProcess
 from .scenarios import FULL, scenarios
 from .tools import launch
 
-_CONNECT = re.compile(r"connect\(\d+, \{sa_family=(AF_INET6?), [^}]*?(?:inet_addr\(\"([^\"]+)\"\)|inet_pton\(AF_INET6, \"([^\"]+)\")")
+_CONNECT = re.compile(
+    r"connect\(\d+, \{sa_family=(AF_INET6?), [^}]*?(?:inet_addr\(\"([^\"]+)\"\)|inet_pton\(AF_INET6, \"([^\"]+)\")"
+)
 LOOPBACK = ("127.", "::1", "::ffff:127.")
 
 
@@ -36,15 +38,31 @@ def audit_network(tools: list[str]) -> int:
                 ready = launch(tool, steady, work / tool, emu.base_url, rows, None)
                 trace = work / f"{tool}.strace"
                 subprocess.run(
-                    ["strace", "-f", "-e", "trace=connect", "-o", str(trace), *ready.argv],
+                    [
+                        "strace",
+                        "-f",
+                        "-e",
+                        "trace=connect",
+                        "-o",
+                        str(trace),
+                        *ready.argv,
+                    ],
                     env=dict(ready.env),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     timeout=300,
                     check=False,
                 )
-            targets = sorted({a or b for _, a, b in _CONNECT.findall(trace.read_text(errors="replace"))})
+            targets = sorted(
+                {
+                    a or b
+                    for _, a, b in _CONNECT.findall(trace.read_text(errors="replace"))
+                }
+            )
             outside = [t for t in targets if not t.startswith(LOOPBACK)]
             leaks += len(outside)
-            print(f"{tool}: connect() targets {targets or ['none']}" + (f"; OUTSIDE LOOPBACK: {outside}" if outside else ""))
+            print(
+                f"{tool}: connect() targets {targets or ['none']}"
+                + (f"; OUTSIDE LOOPBACK: {outside}" if outside else "")
+            )
     return 1 if leaks else 0

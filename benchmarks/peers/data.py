@@ -46,7 +46,10 @@ def write_rows(
         chunk: list[str] = []
         for i in range(count):
             marked = every > 0 and (i - offset) % every == 0 and i >= offset
-            row: dict[str, object] = {"id": row_id(i), "prompt": prompt_for(i, directive if marked else "")}
+            row: dict[str, object] = {
+                "id": row_id(i),
+                "prompt": prompt_for(i, directive if marked else ""),
+            }
             if images:
                 row["media"] = [image_name(i % IMAGES)]
             chunk.append(json.dumps(row))

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
@@ -28,6 +28,16 @@ def cores() -> tuple[int, int | None]:
     return available[0], available[-1]
 
 
+def pin(pid: int, core: int | None) -> None:
+    """Pin a freshly started process to `core` (what it starts afterwards inherits the affinity)."""
+    if core is None:
+        return
+    try:
+        os.sched_setaffinity(pid, {core})
+    except OSError:  # it already exited: nothing to pin
+        pass
+
+
 class EmulatorProcess:
     """The emulator in its own process; `base_url` once started, `ledger()` while it runs.
 
@@ -40,23 +50,35 @@ class EmulatorProcess:
         self.base_url = ""
         self.process: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         server_core, _ = cores()
-        command = [sys.executable, "-m", "pipeline", "emulator", "--port", "0", "--api-key", KEY, *self.flags]
+        command = [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "emulator",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            *self.flags,
+        ]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            preexec_fn=lambda: os.sched_setaffinity(0, {server_core}),
         )
+        pin(self.process.pid, server_core)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # printed once it listens
         found = _URL.search(line)
         if found is None:
             self.__exit__(None, None, None)
-            raise RuntimeError(f"the emulator did not start ({' '.join(command)}): {line!r}")
+            raise RuntimeError(
+                f"the emulator did not start ({' '.join(command)}): {line!r}"
+            )
         self.base_url = found.group(1)
         return self
 
@@ -74,5 +96,7 @@ class EmulatorProcess:
             process.stdout.close()
 
     def ledger(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base_url}/_emulator/ledger", timeout=60) as reply:
+        with urllib.request.urlopen(
+            f"{self.base_url}/_emulator/ledger", timeout=60
+        ) as reply:
             return dict(json.load(reply))

@@ -49,19 +49,36 @@ def ensure(tool: str, *, install: bool = True) -> PeerEnv:
     if found is not None and _imports(python, IMPORTS[tool]):
         return PeerEnv(tool, python, found)
     if not install:
-        return PeerEnv(tool, python, None, f"{env_dir(tool)} has no working {package}; run without --no-install")
-    print(f"installing {package} into {env_dir(tool)} (once; a few minutes)", flush=True)
+        return PeerEnv(
+            tool,
+            python,
+            None,
+            f"{env_dir(tool)} has no working {package}; run without --no-install",
+        )
+    print(
+        f"installing {package} into {env_dir(tool)} (once; a few minutes)", flush=True
+    )
     if not python.exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(env_dir(tool))
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", package],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return PeerEnv(tool, python, None, f"pip install {package} failed: {' / '.join(tail)}")
+        return PeerEnv(
+            tool, python, None, f"pip install {package} failed: {' / '.join(tail)}"
+        )
     found = _version(python, package)
     if found is None or not _imports(python, IMPORTS[tool]):
         return PeerEnv(tool, python, None, f"{package} installed but does not import")
@@ -72,7 +89,11 @@ def _version(python: Path, package: str) -> str | None:
     if not python.exists():
         return None
     done = subprocess.run(
-        [str(python), "-c", f"import importlib.metadata as m; print(m.version({package!r}))"],
+        [
+            str(python),
+            "-c",
+            f"import importlib.metadata as m; print(m.version({package!r}))",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -81,14 +102,23 @@ def _version(python: Path, package: str) -> str | None:
 
 
 def _imports(python: Path, module: str) -> bool:
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, env=env, check=False)
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "TELEMETRY_ENABLED": "false",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [str(python), "-c", f"import {module}"],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
     return done.returncode == 0
 
 
 def own_versions() -> dict[str, str]:
     """Versions of what the project's own tools run on, for the doc."""
-    import importlib.metadata as metadata
+    from importlib import metadata
 
     versions = {"python": sys.version.split()[0]}
     for package in ("pipeline", "aiohttp"):

@@ -88,7 +88,9 @@ def figures(
     wall = sum(a.wall_s for a in attempts)
     rows_ok = sum(1 for ok in outcomes.values() if ok)
     sending = max(1e-9, wall - (watched.ttfr_s or 0.0))
-    peak_rss = max([a.peak_rss_mb for a in attempts] + [mb for _, mb in watched.rss] + [0.0])
+    peak_rss = max(
+        [a.peak_rss_mb for a in attempts] + [mb for _, mb in watched.rss] + [0.0]
+    )
     return Figures(
         tool=tool,
         scenario=scenario,
@@ -110,18 +112,34 @@ def figures(
         tokens_lost=lost,
         ids_seen=len(per_id),
         max_requests_per_id=max(per_id.values(), default=0),
-        mean_requests_per_id=round(sum(per_id.values()) / len(per_id), 3) if per_id else 0.0,
+        mean_requests_per_id=round(sum(per_id.values()) / len(per_id), 3)
+        if per_id
+        else 0.0,
         ids_sent_more_than_once=sum(1 for n in per_id.values() if n > 1),
         replies_paid_twice=paid_twice,
-        duplicate_tokens_est=round(tokens * paid_twice / ok_replies) if ok_replies else 0,
-        peak_window_admitted=peak_admitted([Sample(0.0, 0, 0, 0), *watched.samples], window_s) if window_s else None,
+        duplicate_tokens_est=round(tokens * paid_twice / ok_replies)
+        if ok_replies
+        else 0,
+        peak_window_admitted=peak_admitted(
+            [Sample(0.0, 0, 0, 0), *watched.samples], window_s
+        )
+        if window_s
+        else None,
         rows_per_min=round(rows_ok / sending * 60.0, 1),
         killed_at_s=watched.killed_at_s,
-        samples=[{"t": round(s.t, 2), "requests": s.requests, "ok": s.ok, "rate_limited": s.rate_limited}
-                 for s in watched.samples],  # fmt: skip
+        samples=[_sample_json(s) for s in watched.samples],
         rss=[(round(t, 2), round(mb, 1)) for t, mb in watched.rss],
         stderr_tail=attempts[-1].stderr_tail if attempts else "",
     )
+
+
+def _sample_json(sample: Sample) -> dict[str, float]:
+    return {
+        "t": round(sample.t, 2),
+        "requests": sample.requests,
+        "ok": sample.ok,
+        "rate_limited": sample.rate_limited,
+    }
 
 
 def peak_admitted(samples: list[Sample], window_s: float) -> int | None:
@@ -134,10 +152,12 @@ def peak_admitted(samples: list[Sample], window_s: float) -> int | None:
         return None
     best = 0
     start = 0
-    for end, sample in enumerate(samples):
+    for sample in samples:
         while sample.t - samples[start].t > window_s:
             start += 1
         first = samples[start]
-        admitted = (sample.requests - sample.rate_limited) - (first.requests - first.rate_limited)
+        admitted = (sample.requests - sample.rate_limited) - (
+            first.requests - first.rate_limited
+        )
         best = max(best, admitted)
     return best

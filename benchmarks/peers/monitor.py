@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from .emulator import EmulatorProcess, cores
+from .emulator import EmulatorProcess, cores, pin
 from .tools import Launch
 
 MB = 1024 * 1024
@@ -56,7 +56,9 @@ class Watched:
     attempts: list[Attempt] = field(default_factory=list)
     ttfr_s: float | None = None
     samples: list[Sample] = field(default_factory=list)
-    rss: list[tuple[float, float]] = field(default_factory=list)  # (t, MB of the whole tree)
+    rss: list[tuple[float, float]] = field(
+        default_factory=list
+    )  # (t, MB of the whole tree)
     killed_at_s: float | None = None
 
 
@@ -117,12 +119,9 @@ class Watcher:
 
     def _spawn_and_wait(self, *, kill_on_signal: bool) -> Attempt:
         _, client_core = cores()
-
-        def child_setup() -> None:
-            if client_core is not None and self.pin:
-                os.sched_setaffinity(0, {client_core})
-
-        stderr_path = (self.log or Path("/tmp")) / f"stderr-{len(self.watched.attempts)}.txt"
+        stderr_path = (
+            self.log or Path("/tmp")
+        ) / f"stderr-{len(self.watched.attempts)}.txt"
         stderr_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         remaining = max(1.0, self.cap_s - (started - self._t0))
@@ -133,8 +132,9 @@ class Watcher:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 start_new_session=True,
-                preexec_fn=child_setup,
             )
+            if self.pin:
+                pin(process.pid, client_core)
             self._process = process
             capped = threading.Event()
 
@@ -147,7 +147,11 @@ class Watcher:
 
             timer = threading.Timer(remaining, stop, args=(capped,))
             timer.start()
-            killer = threading.Thread(target=self._kill_when_asked, args=(process, kill_on_signal), daemon=True)
+            killer = threading.Thread(
+                target=self._kill_when_asked,
+                args=(process, kill_on_signal),
+                daemon=True,
+            )
             killer.start()
             try:
                 _, status, usage = os.wait4(process.pid, 0)
@@ -156,7 +160,9 @@ class Watcher:
                 self._process = None
             process.returncode = os.waitstatus_to_exitcode(status)
             killed = kill_on_signal and self._kill_now.is_set() and not capped.is_set()
-            if killed or capped.is_set():  # whatever the tool started must not outlive it
+            if (
+                killed or capped.is_set()
+            ):  # whatever the tool started must not outlive it
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -195,7 +201,11 @@ class Watcher:
             time.sleep(0.01)
         if self.poll_s is None and self.kill_after_ok is None:
             return
-        interval = min(self.poll_s or 0.25, 0.25) if self.kill_after_ok is not None else self.poll_s or 1.0
+        interval = (
+            min(self.poll_s or 0.25, 0.25)
+            if self.kill_after_ok is not None
+            else self.poll_s or 1.0
+        )
         while not self._done.wait(interval):
             self._record(final=False)
 
@@ -215,7 +225,9 @@ class Watcher:
         except OSError:
             return
         requests, ok, rate_limited = ledger_counts(ledger)
-        self.watched.samples.append(Sample(time.monotonic() - self._t0, requests, ok, rate_limited))
+        self.watched.samples.append(
+            Sample(time.monotonic() - self._t0, requests, ok, rate_limited)
+        )
         if (
             not final
             and self.kill_after_ok is not None

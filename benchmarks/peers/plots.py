@@ -33,22 +33,34 @@ def draw(results: list[ScenarioResult], assets: Path) -> dict[str, Path]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is missing: pip install matplotlib (a benchmark-only dependency); no plots drawn")
+        print(
+            "matplotlib is missing: pip install matplotlib (a benchmark-only dependency); no plots drawn"
+        )
         return {}
     assets.mkdir(parents=True, exist_ok=True)
     drawn: dict[str, Path] = {}
     timed = [r for r in results if any(len(f.samples) > 2 for f in r.figures)]
     if timed:
-        drawn["throughput"] = _grid(plt, timed, assets / "throughput.png", _throughput, "replies 200 per second")
+        drawn["throughput"] = _grid(
+            plt, timed, assets / "throughput.png", _throughput, "replies 200 per second"
+        )
     limited = [r for r in timed if any(f.rate_limited for f in r.figures)]
     if limited:
-        drawn["rate_limits"] = _grid(plt, limited, assets / "rate_limits.png", _rate_limited, "429s sent (cumulative)")
+        drawn["rate_limits"] = _grid(
+            plt,
+            limited,
+            assets / "rate_limits.png",
+            _rate_limited,
+            "429s sent (cumulative)",
+        )
     if any(f.rss for r in results for f in r.figures):
         drawn["memory"] = _memory(plt, results, assets / "memory.png")
     return drawn
 
 
-def _grid(plt: object, results: list[ScenarioResult], path: Path, series: object, ylabel: str) -> Path:
+def _grid(
+    plt: object, results: list[ScenarioResult], path: Path, series: object, ylabel: str
+) -> Path:
     columns = 2
     rows = (len(results) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(12, 3.4 * rows), squeeze=False)  # type: ignore[attr-defined]
@@ -56,11 +68,21 @@ def _grid(plt: object, results: list[ScenarioResult], path: Path, series: object
         for f in sorted(result.figures, key=lambda f: TOOLS.index(f.tool)):
             xs, ys = series(f.samples)  # type: ignore[operator]
             if xs:
-                ax.plot(xs, ys, label=LABELS[f.tool], color=COLOURS[f.tool], linewidth=1.4)
+                ax.plot(
+                    xs, ys, label=LABELS[f.tool], color=COLOURS[f.tool], linewidth=1.4
+                )
             if f.killed_at_s is not None:
-                ax.axvline(f.killed_at_s, color=COLOURS[f.tool], linestyle=":", linewidth=1)
+                ax.axvline(
+                    f.killed_at_s, color=COLOURS[f.tool], linestyle=":", linewidth=1
+                )
         if series is _throughput and result.server_rpm:
-            ax.axhline(result.server_rpm / 60.0, color="black", linestyle="--", linewidth=1, label="emulator limit")
+            ax.axhline(
+                result.server_rpm / 60.0,
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label="emulator limit",
+            )
         ax.set_title(result.title, fontsize=10)
         ax.set_xlabel("seconds since the tools started")
         ax.set_ylabel(ylabel)
@@ -92,7 +114,10 @@ def _throughput(samples: list[dict[str, float]]) -> tuple[list[float], list[floa
 
 
 def _rate_limited(samples: list[dict[str, float]]) -> tuple[list[float], list[float]]:
-    return [0.0, *(s["t"] for s in samples)], [0.0, *(s["rate_limited"] for s in samples)]
+    return [0.0, *(s["t"] for s in samples)], [
+        0.0,
+        *(s["rate_limited"] for s in samples),
+    ]
 
 
 def _memory(plt: object, results: list[ScenarioResult], path: Path) -> Path:
@@ -101,7 +126,12 @@ def _memory(plt: object, results: list[ScenarioResult], path: Path) -> Path:
     if many is not None:
         for f in sorted(many.figures, key=lambda f: TOOLS.index(f.tool)):
             if f.rss:
-                left.plot([t for t, _ in f.rss], [mb for _, mb in f.rss], label=LABELS[f.tool], color=COLOURS[f.tool])
+                left.plot(
+                    [t for t, _ in f.rss],
+                    [mb for _, mb in f.rss],
+                    label=LABELS[f.tool],
+                    color=COLOURS[f.tool],
+                )
         left.set_title(f"RSS of the client's process tree: {many.title}", fontsize=10)
         left.set_xlabel("seconds since the tool started")
         left.set_ylabel("MB")
@@ -116,8 +146,20 @@ def _memory(plt: object, results: list[ScenarioResult], path: Path) -> Path:
         for r in results:
             found = next((f for f in r.figures if f.tool == tool), None)
             heights.append(found.peak_rss_mb if found else 0.0)
-        right.bar([x + i * width for x in range(len(names))], heights, width, label=LABELS[tool], color=COLOURS[tool])
-    right.set_xticks([x + 0.4 - width / 2 for x in range(len(names))], names, rotation=30, ha="right", fontsize=8)
+        right.bar(
+            [x + i * width for x in range(len(names))],
+            heights,
+            width,
+            label=LABELS[tool],
+            color=COLOURS[tool],
+        )
+    right.set_xticks(
+        [x + 0.4 - width / 2 for x in range(len(names))],
+        names,
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
     right.set_ylabel("peak RSS, MB")
     right.set_title("Peak RSS by scenario", fontsize=10)
     right.grid(axis="y", alpha=0.3)

@@ -57,7 +57,12 @@ def sections(text: str) -> dict[str, str]:
     return found
 
 
-def render(meta: dict[str, object], results: list[ScenarioResult], images: dict[str, Path], doc_dir: Path) -> str:
+def render(
+    meta: dict[str, object],
+    results: list[ScenarioResult],
+    images: dict[str, Path],
+    doc_dir: Path,
+) -> str:
     notes = sections(ANALYSIS.read_text(encoding="utf-8")) if ANALYSIS.exists() else {}
     scale = meta.get("scale", {})
     assert isinstance(scale, dict)
@@ -69,7 +74,11 @@ def render(meta: dict[str, object], results: list[ScenarioResult], images: dict[
     out += [
         f"Measured {meta.get('date')} on {meta.get('cores')}, by `{meta.get('command')}` "
         f"(the whole suite: {float(str(meta.get('suite_wall_s', 0))) / 60:.0f} min). "
-        + ("**A --quick smoke run: small rows and 20 s windows, figures not representative.** " if meta.get("quick") else "")
+        + (
+            "**A --quick smoke run: small rows and 20 s windows, figures not representative.** "
+            if meta.get("quick")
+            else ""
+        )
         + "Versions: "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + ".",
@@ -93,10 +102,18 @@ def render(meta: dict[str, object], results: list[ScenarioResult], images: dict[
             "memory": "Left: RSS of each client's whole process tree with many rows. Right: peak RSS by scenario.",
         }
         for name, path in images.items():
-            out += [f"![{name}]({path.relative_to(doc_dir).as_posix()})", "", captions.get(name, ""), ""]
+            out += [
+                f"![{name}]({path.relative_to(doc_dir).as_posix()})",
+                "",
+                captions.get(name, ""),
+                "",
+            ]
     for name in ("runner-problems", "caveats"):
         if notes.get(name):
-            title = {"runner-problems": "Problems found in our runner", "caveats": "Caveats"}[name]
+            title = {
+                "runner-problems": "Problems found in our runner",
+                "caveats": "Caveats",
+            }[name]
             out += [f"## {title}", "", notes[name], ""]
     out += [
         "## Reproduce",
@@ -110,7 +127,9 @@ def render(meta: dict[str, object], results: list[ScenarioResult], images: dict[
         "python benchmarks/run_peers.py --render-only     # rewrite this page from docs/benchmarks/results.json",
         "```",
         "",
-        "Scenario names: " + ", ".join(f"`{r.scenario}`" for r in results) + ". Raw figures of this run, with "
+        "Scenario names: "
+        + ", ".join(f"`{r.scenario}`" for r in results)
+        + ". Raw figures of this run, with "
         "the ledger samples and RSS series: `docs/benchmarks/results.json`.",
         "",
     ]
@@ -118,53 +137,75 @@ def render(meta: dict[str, object], results: list[ScenarioResult], images: dict[
 
 
 def _method(scale: dict[str, object], notes: dict[str, str]) -> list[str]:
-    rpm = float(str(scale.get("server_limit", 0))) * 60.0 / float(str(scale.get("window_s", 60)))
+    rpm = (
+        float(str(scale.get("server_limit", 0)))
+        * 60.0
+        / float(str(scale.get("window_s", 60)))
+    )
     lines = [
         "## How it is measured",
         "",
-        "- **Ground truth is the emulator's ledger** (`GET /_emulator/ledger`), not what a tool says about itself: "
-        "requests and their statuses, 429s sent, peak requests in flight, requests per row id (from "
-        "`requests_by_body`; every prompt starts with its row id), replies paid more than once, tokens billed, "
-        "and the busiest rolling window of admitted requests (sampled every second while the tool runs).",
-        "- **From the client**: wall time from spawn to exit, time to first request (spawn until the ledger shows "
-        "a request, polled every 10 ms), CPU seconds and peak RSS (`os.wait4` rusage of the tool's process; the RSS "
-        "of its whole process tree is also sampled every 0.2 s, and the larger figure is kept), and rows ok / "
-        "failed / missing read from each tool's own output.",
-        "- **Each tool gets its own emulator process** (`python -m pipeline emulator --port 0 ...`, pinned to the "
-        "first core), so ledgers and quota windows never mix. Scenarios bound by limits and latency run all tools "
-        "side by side (each with its own emulator; tools float over both cores); the CPU-bound ones (many rows, "
-        "images) run one tool at a time, pinned to the second core. Side by side, the tools' start-up overlaps, so "
-        "their time to first request there is inflated; the many-rows scenario gives the clean figure.",
-        f"- **Held equal**: the rows and their ids, the model (`gemini-3.1-flash-lite-preview`), the emulator "
-        f"(limit {scale.get('server_limit')} requests per {scale.get('window_s')} s window = {rpm:g} rpm, lognormal "
-        f"latency median {scale.get('latency_ms')} ms, p99 {scale.get('latency_p99_ms')} ms), client limits "
-        f"at 90% of the emulator's ({0.9 * rpm:g} rpm) unless a scenario says otherwise, concurrency 32, 5 attempts "
-        "per row (first included), a 30 s request timeout unless a scenario says otherwise, log level WARNING "
-        "(`--quiet` for ours, which prints errors only).",
+        (
+            "- **Ground truth is the emulator's ledger** (`GET /_emulator/ledger`), not what a tool says about itself: "
+            "requests and their statuses, 429s sent, peak requests in flight, requests per row id (from "
+            "`requests_by_body`; every prompt starts with its row id), replies paid more than once, tokens billed, "
+            "and the busiest rolling window of admitted requests (sampled every second while the tool runs)."
+        ),
+        (
+            "- **From the client**: wall time from spawn to exit, time to first request (spawn until the ledger shows "
+            "a request, polled every 10 ms), CPU seconds and peak RSS (`os.wait4` rusage of the tool's process; the RSS "
+            "of its whole process tree is also sampled every 0.2 s, and the larger figure is kept), and rows ok / "
+            "failed / missing read from each tool's own output."
+        ),
+        (
+            "- **Each tool gets its own emulator process** (`python -m pipeline emulator --port 0 ...`, pinned to the "
+            "first core), so ledgers and quota windows never mix. Scenarios bound by limits and latency run all tools "
+            "side by side (each with its own emulator; tools float over both cores); the CPU-bound ones (many rows, "
+            "images) run one tool at a time, pinned to the second core. Side by side, the tools' start-up overlaps, so "
+            "their time to first request there is inflated; the many-rows scenario gives the clean figure."
+        ),
+        (
+            f"- **Held equal**: the rows and their ids, the model (`gemini-3.1-flash-lite-preview`), the emulator "
+            f"(limit {scale.get('server_limit')} requests per {scale.get('window_s')} s window = {rpm:g} rpm, lognormal "
+            f"latency median {scale.get('latency_ms')} ms, p99 {scale.get('latency_p99_ms')} ms), client limits "
+            f"at 90% of the emulator's ({0.9 * rpm:g} rpm) unless a scenario says otherwise, concurrency 32, 5 attempts "
+            "per row (first included), a 30 s request timeout unless a scenario says otherwise, log level WARNING "
+            "(`--quiet` for ours, which prints errors only)."
+        ),
         "- **The tools**:",
-        "  - `pipeline (openai kind)`: `pipeline run JOB --out DIR --quiet` with `kind = \"openai\"` at the "
-        "emulator's `/v1`, the wire format every peer speaks. This is the figure every ratio is taken against.",
-        "  - `pipeline (gemini kind)`: the same job with `kind = \"gemini\"`, for reference.",
-        "  - `Bespoke Curator`: `curator.LLM(backend=\"openai\")` with `base_url` at `/v1`, "
-        "`max_requests_per_minute`, `max_tokens_per_minute` (far above use: the emulator limits requests only, and "
-        "Curator's token meter also counts a 4,096-token output estimate per request), `max_concurrent_requests`, "
-        "`max_retries = 4`, `request_timeout`, `require_all_responses = False`; `TELEMETRY_ENABLED=false`, "
-        "`CURATOR_DISABLE_CACHE=1` (except for kill -9, where its cache is how it resumes), "
-        "`CURATOR_VIEWER=0`, `BESPOKE_CURATOR_TRACKER_DISABLED=1`, `CURATOR_DISABLE_RICH_DISPLAY=1`, "
-        "`TQDM_DISABLE=1`, `LITELLM_LOCAL_MODEL_COST_MAP=True`, `TIKTOKEN_CACHE_DIR` at the tokenizer files that "
-        "litellm ships (tiktoken would download them), `HF_DATASETS_OFFLINE=1`, `HF_HUB_OFFLINE=1`. Driver: "
-        "`benchmarks/peers/drivers/curator_driver.py`.",
-        "  - `LiteLLM Router`: one deployment `openai/<model>` at `/v1` with `rpm`, "
-        "`routing_strategy=\"usage-based-routing-v2\"`, `num_retries = 4` (the Router's retries; the OpenAI SDK's "
-        "own are off), `timeout`, an `asyncio.Semaphore(32)` around `acompletion` (the Router has no concurrency "
-        "cap), our price table's list price in `model_info`; `LITELLM_LOCAL_MODEL_COST_MAP=True`. Driver: "
-        "`benchmarks/peers/drivers/litellm_router.py`.",
-        "  - `aiohttp + semaphore`: what a careful user writes by hand: all rows read, one `asyncio.Semaphore(32)`, "
-        "request starts paced at the limit, retries of 408/429/5xx/timeouts/resets with exponential backoff or "
-        "`retry-after`, one JSON line per finished row. Driver: `benchmarks/peers/drivers/plain_loop.py`.",
-        "- **Offline**: every connection the peers open goes to 127.0.0.1 (checked with strace by "
-        "`--audit-network`; without the switches above, litellm fetches its cost map from GitHub on import and "
-        "tiktoken its encodings from Azure blob storage).",
+        (
+            '  - `pipeline (openai kind)`: `pipeline run JOB --out DIR --quiet` with `kind = "openai"` at the '
+            "emulator's `/v1`, the wire format every peer speaks. This is the figure every ratio is taken against."
+        ),
+        '  - `pipeline (gemini kind)`: the same job with `kind = "gemini"`, for reference.',
+        (
+            '  - `Bespoke Curator`: `curator.LLM(backend="openai")` with `base_url` at `/v1`, '
+            "`max_requests_per_minute`, `max_tokens_per_minute` (far above use: the emulator limits requests only, and "
+            "Curator's token meter also counts a 4,096-token output estimate per request), `max_concurrent_requests`, "
+            "`max_retries = 4`, `request_timeout`, `require_all_responses = False`; `TELEMETRY_ENABLED=false`, "
+            "`CURATOR_DISABLE_CACHE=1` (except for kill -9, where its cache is how it resumes), "
+            "`CURATOR_VIEWER=0`, `BESPOKE_CURATOR_TRACKER_DISABLED=1`, `CURATOR_DISABLE_RICH_DISPLAY=1`, "
+            "`TQDM_DISABLE=1`, `LITELLM_LOCAL_MODEL_COST_MAP=True`, `TIKTOKEN_CACHE_DIR` at the tokenizer files that "
+            "litellm ships (tiktoken would download them), `HF_DATASETS_OFFLINE=1`, `HF_HUB_OFFLINE=1`. Driver: "
+            "`benchmarks/peers/drivers/curator_driver.py`."
+        ),
+        (
+            "  - `LiteLLM Router`: one deployment `openai/<model>` at `/v1` with `rpm`, "
+            "`routing_strategy=\"usage-based-routing-v2\"`, `num_retries = 4` (the Router's retries; the OpenAI SDK's "
+            "own are off), `timeout`, an `asyncio.Semaphore(32)` around `acompletion` (the Router has no concurrency "
+            "cap), our price table's list price in `model_info`; `LITELLM_LOCAL_MODEL_COST_MAP=True`. Driver: "
+            "`benchmarks/peers/drivers/litellm_router.py`."
+        ),
+        (
+            "  - `aiohttp + semaphore`: what a careful user writes by hand: all rows read, one `asyncio.Semaphore(32)`, "
+            "request starts paced at the limit, retries of 408/429/5xx/timeouts/resets with exponential backoff or "
+            "`retry-after`, one JSON line per finished row. Driver: `benchmarks/peers/drivers/plain_loop.py`."
+        ),
+        (
+            "- **Offline**: every connection the peers open goes to 127.0.0.1 (checked with strace by "
+            "`--audit-network`; without the switches above, litellm fetches its cost map from GitHub on import and "
+            "tiktoken its encodings from Azure blob storage)."
+        ),
         "",
     ]
     return lines
@@ -175,8 +216,10 @@ def _glance(results: list[ScenarioResult]) -> list[str]:
     lines = [
         "## At a glance",
         "",
-        "Wall time as a ratio to `pipeline (openai kind)` in the same run (lower is better), with rows ok / rows. "
-        "`(cap)`: stopped at the scenario's time cap.",
+        (
+            "Wall time as a ratio to `pipeline (openai kind)` in the same run (lower is better), with rows ok / rows. "
+            "`(cap)`: stopped at the scenario's time cap."
+        ),
         "",
         "| scenario | " + " | ".join(LABELS[t] for t in tools) + " |",
         "| --- |" + " --- |" * len(tools),
@@ -189,8 +232,14 @@ def _glance(results: list[ScenarioResult]) -> list[str]:
             if f is None:
                 cells.append("n/a")
                 continue
-            ratio = f"{f.wall_s / ours.wall_s:.2f}x" if ours and ours.wall_s else f"{f.wall_s:.0f} s"
-            cells.append(f"{ratio} ({f.rows_ok:,}/{f.rows:,})" + ("" if f.finished else " (cap)"))
+            ratio = (
+                f"{f.wall_s / ours.wall_s:.2f}x"
+                if ours and ours.wall_s
+                else f"{f.wall_s:.0f} s"
+            )
+            cells.append(
+                f"{ratio} ({f.rows_ok:,}/{f.rows:,})" + ("" if f.finished else " (cap)")
+            )
         lines.append(f"| {result.scenario} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -222,8 +271,10 @@ def _scenario(result: ScenarioResult, notes: dict[str, str]) -> list[str]:
         + (f"{settings['client_rpm']:g} rpm" if settings.get("client_rpm") else "none")
         + f"; timeout {settings.get('timeout_s')} s; cap {settings.get('cap_s')} s.",
         "",
-        "| tool | wall s | first request s | ok / failed / missing | requests | 429s | peak in flight | "
-        "busiest window | rows/min | replies paid twice | tokens billed | CPU s | peak RSS MB |",
+        (
+            "| tool | wall s | first request s | ok / failed / missing | requests | 429s | peak in flight | "
+            "busiest window | rows/min | replies paid twice | tokens billed | CPU s | peak RSS MB |"
+        ),
         "| --- |" + " ---: |" * 12,
     ]
     limit = result.server_rpm
@@ -231,9 +282,15 @@ def _scenario(result: ScenarioResult, notes: dict[str, str]) -> list[str]:
         base = ours if ours is not None and f.tool != OURS else None
         busiest = "-"
         if f.peak_window_admitted is not None and limit:
-            window_limit = limit * float(settings.get("window_s", 60)) / 60.0 if "window_s" in settings else None
+            window_limit = (
+                limit * float(settings.get("window_s", 60)) / 60.0
+                if "window_s" in settings
+                else None
+            )
             busiest = f"{f.peak_window_admitted:,}" + (
-                f" ({f.peak_window_admitted / window_limit:.0%})" if window_limit else ""
+                f" ({f.peak_window_admitted / window_limit:.0%})"
+                if window_limit
+                else ""
             )
         lines.append(
             "| "
@@ -258,7 +315,9 @@ def _scenario(result: ScenarioResult, notes: dict[str, str]) -> list[str]:
         )
     lines.append("")
     if result.skipped:
-        lines += [f"Not run: {LABELS[t]} ({why})." for t, why in result.skipped.items()] + [""]
+        lines += [
+            f"Not run: {LABELS[t]} ({why})." for t, why in result.skipped.items()
+        ] + [""]
     ahead = peers_ahead(result)
     if ahead:
         lines += ["Where a peer is ahead of `pipeline (openai kind)` in this run:", ""]
@@ -284,9 +343,15 @@ def peers_ahead(result: ScenarioResult) -> list[str]:
                 continue
             better = theirs - mine if metric.higher else mine - theirs
             if better > metric.slack and better > metric.relative * abs(mine):
-                found.append(f"{LABELS[f.tool]}: {metric.name} {_fmt(theirs)} against our {_fmt(mine)}")
+                found.append(
+                    f"{LABELS[f.tool]}: {metric.name} {_fmt(theirs)} against our {_fmt(mine)}"
+                )
     return found
 
 
 def _fmt(value: float) -> str:
-    return f"{value:,.2f}" if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
+    return (
+        f"{value:,.2f}"
+        if isinstance(value, float) and not value.is_integer()
+        else f"{int(value):,}"
+    )

@@ -87,7 +87,14 @@ def run_scenario(
     )
     media = data.write_images(work / "images") if scenario.images else None
     chosen = [t for t in scenario.tools if t in tools and t not in unavailable]
-    result = ScenarioResult(scenario.name, scenario.title, scenario.what, scenario.parallel, 0.0, scenario.server_rpm)
+    result = ScenarioResult(
+        scenario.name,
+        scenario.title,
+        scenario.what,
+        scenario.parallel,
+        0.0,
+        scenario.server_rpm,
+    )
     result.settings = {
         "rows": scenario.rows,
         "emulator": " ".join(scenario.emulator_flags),
@@ -98,12 +105,18 @@ def run_scenario(
         "cap_s": scenario.cap_s,
         "window_s": scale.window_s,
     }
-    result.skipped = {t: unavailable[t] for t in scenario.tools if t in tools and t in unavailable}
+    result.skipped = {
+        t: unavailable[t] for t in scenario.tools if t in tools and t in unavailable
+    }
     started = time.monotonic()
     if scenario.parallel:
         found: dict[str, Figures] = {}
         threads = [
-            threading.Thread(target=lambda t=t: found.__setitem__(t, run_tool(t, scenario, scale, base, rows, media)))
+            threading.Thread(
+                target=lambda t=t: found.__setitem__(
+                    t, run_tool(t, scenario, scale, base, rows, media)
+                )
+            )
             for t in chosen
         ]
         for thread in threads:
@@ -126,13 +139,20 @@ def run_scenario(
 
 
 def run_tool(
-    tool: str, scenario: Scenario, scale: Scale, base: Path, rows: Path, media: Path | None
+    tool: str,
+    scenario: Scenario,
+    scale: Scale,
+    base: Path,
+    rows: Path,
+    media: Path | None,
 ) -> Figures:
     work = base / tool
     shutil.rmtree(work, ignore_errors=True)
     with EmulatorProcess(scenario.emulator_flags) as emu:
         ready = launch(tool, scenario, work, emu.base_url, rows, media)
-        kill_after = round(scenario.rows * scenario.kill_at) if scenario.kill_at else None
+        kill_after = (
+            round(scenario.rows * scenario.kill_at) if scenario.kill_at else None
+        )
         watcher = Watcher(
             ready,
             emu,
@@ -145,8 +165,19 @@ def run_tool(
         watched = watcher.run()
         ledger = emu.ledger()
     window = scale.window_s if scenario.server_rpm else None
-    result = figures(tool, scenario.name, scenario.rows, watched, ledger, read_outcomes(ready), window)
+    result = figures(
+        tool,
+        scenario.name,
+        scenario.rows,
+        watched,
+        ledger,
+        read_outcomes(ready),
+        window,
+    )
     (work / "ledger-summary.json").write_text(
-        json.dumps({k: v for k, v in ledger.items() if k != "requests_by_body"}, indent=2), encoding="utf-8"
+        json.dumps(
+            {k: v for k, v in ledger.items() if k != "requests_by_body"}, indent=2
+        ),
+        encoding="utf-8",
     )
     return result

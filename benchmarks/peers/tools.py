@@ -25,8 +25,13 @@ from .emulator import KEY
 from .scenarios import MODEL, Scenario
 
 DRIVERS = Path(__file__).resolve().parent / "drivers"
-PRICES = {"input_per_million": 0.25, "output_per_million": 1.50}  # our price table's flash-lite list price
-UNLIMITED_RPM = 10_000_000  # what Curator, which needs a limit, gets when the emulator has none
+PRICES = {
+    "input_per_million": 0.25,
+    "output_per_million": 1.50,
+}  # our price table's flash-lite list price
+UNLIMITED_RPM = (
+    10_000_000  # what Curator, which needs a limit, gets when the emulator has none
+)
 
 CURATOR_ENV = {
     "TELEMETRY_ENABLED": "false",  # PostHog events
@@ -40,7 +45,11 @@ CURATOR_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
 }
-LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "WARNING", "DO_NOT_TRACK": "1"}
+LITELLM_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_LOG": "WARNING",
+    "DO_NOT_TRACK": "1",
+}
 LABELS = {
     "ours-openai": "pipeline (openai kind)",
     "ours-gemini": "pipeline (gemini kind)",
@@ -62,22 +71,49 @@ class Launch:
 
 def base_env() -> dict[str, str]:
     """The machine's environment without any real credential, plus the benchmark key."""
-    environ = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_ACCESS_TOKEN", "_TOKEN"))}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_API_KEY", "_ACCESS_TOKEN", "_TOKEN"))
+    }
     environ["BENCH_API_KEY"] = KEY
     environ["NO_PROXY"] = environ["no_proxy"] = "127.0.0.1,localhost"
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for proxy in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
         environ.pop(proxy, None)
     return environ
 
 
-def launch(tool: str, scenario: Scenario, work: Path, base_url: str, rows: Path, media_dir: Path | None) -> Launch:
+def launch(
+    tool: str,
+    scenario: Scenario,
+    work: Path,
+    base_url: str,
+    rows: Path,
+    media_dir: Path | None,
+) -> Launch:
     """The command that runs `tool` for `scenario` against the emulator at `base_url`."""
     work.mkdir(parents=True, exist_ok=True)
     env = base_env()
     if tool.startswith("ours-"):
         job = write_job(work, tool, scenario, base_url, rows, media_dir)
         out = work / "run"
-        argv = (sys.executable, "-m", "pipeline", "run", str(job), "--out", str(out), "--quiet")
+        argv = (
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            str(job),
+            "--out",
+            str(out),
+            "--quiet",
+        )
         return Launch(tool, argv, env, out / "results")
     outcomes = work / "outcomes.jsonl"
     config = {
@@ -105,12 +141,23 @@ def launch(tool: str, scenario: Scenario, work: Path, base_url: str, rows: Path,
     config_path = work / "driver.json"
     config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     python = sys.executable if tool == "plain" else str(envs.python_of(tool))
-    driver = {"curator": "curator_driver.py", "litellm": "litellm_router.py", "plain": "plain_loop.py"}[tool]
-    return Launch(tool, (python, str(DRIVERS / driver), str(config_path)), env, outcomes)
+    driver = {
+        "curator": "curator_driver.py",
+        "litellm": "litellm_router.py",
+        "plain": "plain_loop.py",
+    }[tool]
+    return Launch(
+        tool, (python, str(DRIVERS / driver), str(config_path)), env, outcomes
+    )
 
 
 def write_job(
-    work: Path, tool: str, scenario: Scenario, base_url: str, rows: Path, media_dir: Path | None
+    work: Path,
+    tool: str,
+    scenario: Scenario,
+    base_url: str,
+    rows: Path,
+    media_dir: Path | None,
 ) -> Path:
     """The job spec of `ours-openai` / `ours-gemini`: same model, rows, limits and timeout as the peers."""
     openai = tool == "ours-openai"
@@ -150,7 +197,11 @@ def read_outcomes(launch: Launch) -> dict[str, bool]:
     found: dict[str, bool] = {}
     if not launch.outcomes.exists():
         # Curator's driver writes its outcomes at the end; a run stopped at the cap left only Curator's own files.
-        return _curator_outcomes(launch.outcomes.parent / "tool") if launch.tool == "curator" else found
+        return (
+            _curator_outcomes(launch.outcomes.parent / "tool")
+            if launch.tool == "curator"
+            else found
+        )
     with launch.outcomes.open(encoding="utf-8") as lines:
         for line in lines:
             try:
@@ -169,7 +220,11 @@ def _parquet_outcomes(results: Path) -> dict[str, bool]:
     table = ds.dataset(results, format="parquet").to_table(columns=["id", "status"])
     return {
         row_id: status == "ok"
-        for row_id, status in zip(table.column("id").to_pylist(), table.column("status").to_pylist(), strict=True)
+        for row_id, status in zip(
+            table.column("id").to_pylist(),
+            table.column("status").to_pylist(),
+            strict=True,
+        )
     }
 
 
@@ -185,5 +240,7 @@ def _curator_outcomes(work_dir: Path) -> dict[str, bool]:
                     continue
                 row = (response.get("generic_request") or {}).get("original_row") or {}
                 if "id" in row:
-                    found[row["id"]] = found.get(row["id"], False) or not response.get("response_errors")
+                    found[row["id"]] = found.get(row["id"], False) or not response.get(
+                        "response_errors"
+                    )
     return found

@@ -22,7 +22,9 @@ import os
 # tiktoken downloads its encodings on first use; litellm ships them, so point tiktoken at that copy.
 _litellm = importlib.util.find_spec("litellm")
 if _litellm is not None and _litellm.submodule_search_locations:
-    _tokenizers = os.path.join(_litellm.submodule_search_locations[0], "litellm_core_utils", "tokenizers")
+    _tokenizers = os.path.join(
+        _litellm.submodule_search_locations[0], "litellm_core_utils", "tokenizers"
+    )
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", _tokenizers)
 
 for _name, _value in {
@@ -39,14 +41,14 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-import glob  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import glob
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
 
-from bespokelabs import curator  # noqa: E402
+from bespokelabs import curator
 
 
 class Bench(curator.LLM):
@@ -77,7 +79,9 @@ def outcomes(work_dir: Path) -> dict[str, dict[str, Any]]:
                     continue
                 errors = response.get("response_errors")
                 if errors:
-                    found.setdefault(row_id, {"id": row_id, "ok": False, "error": str(errors)[:200]})
+                    found.setdefault(
+                        row_id, {"id": row_id, "ok": False, "error": str(errors)[:200]}
+                    )
                 else:
                     found[row_id] = {"id": row_id, "ok": True}
     return found
@@ -106,9 +110,12 @@ def main() -> int:
     llm(rows, working_dir=str(work_dir))
     found = outcomes(work_dir)
     with open(config["out"], "w", encoding="utf-8") as out:
-        for line in found.values():
-            out.write(json.dumps(line) + "\n")
-    return 0 if len(found) == len(rows) and all(line["ok"] for line in found.values()) else 1
+        out.writelines(json.dumps(line) + "\n" for line in found.values())
+    return (
+        0
+        if len(found) == len(rows) and all(line["ok"] for line in found.values())
+        else 1
+    )
 
 
 if __name__ == "__main__":

@@ -14,31 +14,37 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the cost map from the network
+# Never fetch the cost map from the network (litellm does on import unless told not to).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_LOG", "WARNING")
 
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, TextIO
 
-import litellm  # noqa: E402
-from litellm import Router  # noqa: E402
+import litellm
+from litellm import Router
 
 
 def quiet(level: str) -> None:
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "openai"):
+    for name in (
+        "LiteLLM",
+        "LiteLLM Router",
+        "LiteLLM Proxy",
+        "litellm",
+        "httpx",
+        "openai",
+    ):
         logging.getLogger(name).setLevel(level)
 
 
-async def run(config: dict[str, Any]) -> int:
+async def run(config: dict[str, Any], rows: list[dict[str, Any]], out: TextIO) -> int:
     quiet(config.get("log_level", "WARNING"))
-    with open(config["rows"], encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
     params: dict[str, Any] = {
         "model": f"openai/{config['model']}",
         "api_base": config["base_url"],
@@ -56,13 +62,14 @@ async def run(config: dict[str, Any]) -> int:
         "output_cost_per_token": float(config.get("output_per_million", 0.0)) / 1e6,
     }
     router = Router(
-        model_list=[{"model_name": "bench", "litellm_params": params, "model_info": model_info}],
+        model_list=[
+            {"model_name": "bench", "litellm_params": params, "model_info": model_info}
+        ],
         routing_strategy="usage-based-routing-v2",
         num_retries=int(config["max_attempts"]) - 1,
         timeout=float(config["timeout_s"]),
     )
     semaphore = asyncio.Semaphore(int(config["concurrency"]))
-    out = open(config["out"], "a", encoding="utf-8")  # noqa: SIM115 - closed below
     failed = 0
 
     async def one(row: dict[str, Any]) -> None:
@@ -74,20 +81,26 @@ async def run(config: dict[str, Any]) -> int:
                 )
                 text = reply.choices[0].message.content or ""
                 line = {"id": row["id"], "ok": True, "chars": len(text)}
-            except Exception as exc:  # the Router raises whatever the last attempt raised
+            except Exception as exc:  # noqa: BLE001 - the Router raises whatever the last attempt raised
                 failed += 1
-                line = {"id": row["id"], "ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                line = {
+                    "id": row["id"],
+                    "ok": False,
+                    "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                }
         out.write(json.dumps(line) + "\n")
         out.flush()
 
     await asyncio.gather(*(one(row) for row in rows))
-    out.close()
     return 1 if failed else 0
 
 
 def main() -> int:
     config = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    return asyncio.run(run(config))
+    with open(config["rows"], encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    with open(config["out"], "a", encoding="utf-8") as out:
+        return asyncio.run(run(config, rows, out))
 
 
 if __name__ == "__main__":

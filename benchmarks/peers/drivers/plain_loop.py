@@ -20,7 +20,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 
@@ -37,7 +37,9 @@ def message_content(row: dict[str, Any], media_dir: Path | None) -> Any:
         path = (media_dir or Path()) / name
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}})
+        parts.append(
+            {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
+        )
     return parts
 
 
@@ -60,9 +62,7 @@ class Pacer:
             await asyncio.sleep(slot - now)
 
 
-async def run(config: dict[str, Any]) -> int:
-    with open(config["rows"], encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+async def run(config: dict[str, Any], rows: list[dict[str, Any]], out: TextIO) -> int:
     media_dir = Path(config["media_dir"]) if config.get("media_dir") else None
     url = config["base_url"].rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {os.environ['BENCH_API_KEY']}"}
@@ -70,7 +70,6 @@ async def run(config: dict[str, Any]) -> int:
     timeout = aiohttp.ClientTimeout(total=float(config["timeout_s"]))
     semaphore = asyncio.Semaphore(int(config["concurrency"]))
     pacer = Pacer(config.get("rpm"))
-    out = open(config["out"], "a", encoding="utf-8")  # noqa: SIM115 - closed below
     failed = 0
     connector = aiohttp.TCPConnector(limit=int(config["concurrency"]))
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -79,7 +78,9 @@ async def run(config: dict[str, Any]) -> int:
             nonlocal failed
             body = {
                 "model": config["model"],
-                "messages": [{"role": "user", "content": message_content(row, media_dir)}],
+                "messages": [
+                    {"role": "user", "content": message_content(row, media_dir)}
+                ],
             }
             error = ""
             for attempt in range(1, attempts + 1):
@@ -87,16 +88,21 @@ async def run(config: dict[str, Any]) -> int:
                 async with semaphore:
                     await pacer.wait()
                     try:
-                        async with session.post(url, json=body, headers=headers, timeout=timeout) as response:
+                        async with session.post(
+                            url, json=body, headers=headers, timeout=timeout
+                        ) as response:
                             payload = await response.read()
                             status = response.status
                             retry_after = response.headers.get("retry-after")
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    except (TimeoutError, aiohttp.ClientError) as exc:
                         status, payload = 0, repr(exc).encode()
                 if status == 200:
                     reply = json.loads(payload)
                     text = reply["choices"][0]["message"].get("content") or ""
-                    out.write(json.dumps({"id": row["id"], "ok": True, "chars": len(text)}) + "\n")
+                    out.write(
+                        json.dumps({"id": row["id"], "ok": True, "chars": len(text)})
+                        + "\n"
+                    )
                     out.flush()
                     return
                 error = f"{status}: {payload[:200].decode(errors='replace')}"
@@ -112,13 +118,15 @@ async def run(config: dict[str, Any]) -> int:
             out.flush()
 
         await asyncio.gather(*(one(row) for row in rows))
-    out.close()
     return 1 if failed else 0
 
 
 def main() -> int:
     config = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    return asyncio.run(run(config))
+    with open(config["rows"], encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    with open(config["out"], "a", encoding="utf-8") as out:
+        return asyncio.run(run(config, rows, out))
 
 
 if __name__ == "__main__":
