@@ -88,8 +88,10 @@ class RowRunner:
         paid = Usage()
         paid_cost = 0.0
         attempts = 0
+        latency_ms: float | None = None
         while True:
             held = await self.budget.reserve(worst)
+            holding = True
             billed: float | None = None
             try:
                 await self.limits.admit(prompt.estimated_input_tokens)
@@ -105,7 +107,7 @@ class RowRunner:
                     del response
                 finally:
                     self.stats.in_flight -= 1
-                latency_ms = (time.perf_counter() - t0) * 1000.0
+                    latency_ms = (time.perf_counter() - t0) * 1000.0
                 # Booked before the reservation is released, so spend plus holds never dips below the truth.
                 billed = cost_usd(reply.usage, self.price, images=len(reply.images))
             except AttemptError as exc:
@@ -125,7 +127,7 @@ class RowRunner:
                 ):
                     # A file the row uses expired or was deleted: upload it again and retry.
                     self.budget.settle(held, billed)
-                    held = 0.0
+                    holding = False
                     prompt = await self._prepare(row)
                     continue
                 if not decision.retry:
@@ -135,6 +137,7 @@ class RowRunner:
                         usage=paid,
                         cost_usd=self._cost(paid_cost),
                         attempts=attempts,
+                        latency_ms=latency_ms,
                         error_code=exc.code,
                         error_message=str(exc),
                         started_at=started_at,
@@ -144,11 +147,11 @@ class RowRunner:
                     )
                 self.stats.retries_by_cause[exc.code] += 1
                 self.budget.settle(held, billed)
-                held = 0.0
+                holding = False
                 await anyio.sleep(decision.delay_s)
                 continue
             finally:
-                if held:
+                if holding:
                     self.budget.settle(held, billed)
             self.limits.rate.on_accepted()
             return await self._finish(
@@ -172,7 +175,7 @@ class RowRunner:
         paid: Usage,
         paid_cost: float,
         attempts: int,
-        latency_ms: float,
+        latency_ms: float | None,
         started_at: datetime,
         kept: dict[str, object],
         prompt: Prompt,
