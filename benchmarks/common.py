@@ -10,8 +10,9 @@ and the figures say so.
 The client runs as users run it: `python -m pipeline run JOB --out DIR --quiet` in a subprocess (`run_cli`).
 Where a benchmark needs an engine switch that the CLI does not expose (`RunOptions(durable_journal=False)`),
 `run_engine` runs `pipeline.engine.run_job` in a subprocess instead, with the same settings otherwise.
-Peak RSS is the child's own `ru_maxrss` from `os.wait4` (exact, kernel-kept), with psutil samples every
-50 ms as a cross-check.
+Peak RSS is the child's `VmHWM` (the kernel's high-water mark of the running program, so a 50 ms sampling
+period misses nothing but the last instants before exit), with `ru_maxrss` from `os.wait4` as a cross-check (on
+Linux it also counts the forking parent's RSS, copied at fork).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -66,7 +67,7 @@ class Emulator:
         self.base_url = ""
         self.process: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Self:
         server_core, _ = cores()
         command = [
             sys.executable,
@@ -85,8 +86,8 @@ class Emulator:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            preexec_fn=lambda: os.sched_setaffinity(0, {server_core}),
         )
+        os.sched_setaffinity(self.process.pid, {server_core})
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # printed once it listens
         found = _URL.search(line)
@@ -186,15 +187,15 @@ class ClientRun:
     wall_s: float
     cpu_s: float  # user + system CPU seconds of the child (all its threads), from wait4
     returncode: int
-    peak_rss_mb: float  # ru_maxrss of the child, from wait4
-    sampled_rss_mb: float  # the highest psutil sample (every 50 ms), a cross-check
+    peak_rss_mb: float  # ru_maxrss from wait4 (on Linux it also counts the forking parent's RSS, copied at fork)
+    sampled_rss_mb: (
+        float  # the highest VmHWM / RSS read every 50 ms: the child's own peak
+    )
     stderr: str
 
     def check(self, what: str) -> None:
         if self.returncode != 0:
-            raise SystemExit(
-                f"{what} exited {self.returncode}:\n{self.stderr[-3000:]}"
-            )
+            raise SystemExit(f"{what} exited {self.returncode}:\n{self.stderr[-3000:]}")
 
 
 def _client_env(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -213,11 +214,6 @@ def run_process(
 ) -> ClientRun:
     """Run `command` pinned to the client core; wall time, exit code and peak RSS (ru_maxrss via wait4)."""
     _, client_core = cores()
-
-    def pin() -> None:
-        if client_core is not None:
-            os.sched_setaffinity(0, {client_core})
-
     stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}.err"
     with stderr_path.open("w+") as stderr:
         started = time.perf_counter()
@@ -227,8 +223,9 @@ def run_process(
             env=_client_env(env),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            preexec_fn=pin,
         )
+        if client_core is not None:  # at once: before the interpreter has even started
+            os.sched_setaffinity(process.pid, {client_core})
         sampler = _RssSampler(process.pid)
         sampler.start()
         killer = threading.Timer(timeout_s, process.kill)
@@ -254,7 +251,8 @@ def run_process(
 
 
 class _RssSampler(threading.Thread):
-    """The highest RSS of one process, sampled every 50 ms until `stop()`."""
+    """The highest RSS of one process: its `VmHWM` (the kernel's high-water mark for the running program) and
+    its current RSS, read every 50 ms until `stop()`."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -266,9 +264,14 @@ class _RssSampler(threading.Thread):
         try:
             process = psutil.Process(self.pid)
             while not self._done.is_set():
-                self.peak = max(self.peak, process.memory_info().rss)
+                self.peak = max(self.peak, process.memory_info().rss, _vm_hwm(self.pid))
                 self._done.wait(0.05)
-        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        except (
+            psutil.NoSuchProcess,
+            psutil.ZombieProcess,
+            psutil.AccessDenied,
+            OSError,
+        ):
             return
 
     def stop(self) -> None:
@@ -276,9 +279,15 @@ class _RssSampler(threading.Thread):
         self.join()
 
 
-def run_cli(
-    job: Path, out: Path, *extra: str, timeout_s: float = 1800.0
-) -> ClientRun:
+def _vm_hwm(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_cli(job: Path, out: Path, *extra: str, timeout_s: float = 1800.0) -> ClientRun:
     """`python -m pipeline run JOB --out OUT --quiet`, as a user runs it."""
     command = [
         sys.executable,
@@ -333,7 +342,9 @@ def rows_ok(out: Path) -> int:
 
 
 def verdict(name: str, ratio: float, target: str, passed: bool) -> str:
-    return f"{name}: ratio {ratio:.3f} (target {target}): {'PASS' if passed else 'FAIL'}"
+    return (
+        f"{name}: ratio {ratio:.3f} (target {target}): {'PASS' if passed else 'FAIL'}"
+    )
 
 
 @contextmanager

@@ -56,6 +56,11 @@ def main() -> int:
         "--audit-network", action="store_true", help="strace the peers' connect() calls"
     )
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the saved results of the scenarios not run now (with --only: rerun some, keep the rest)",
+    )
+    parser.add_argument(
         "--doc",
         type=Path,
         default=DOC,
@@ -134,6 +139,24 @@ def main() -> int:
         "cores": envs.cpu_description(),
     }
     args.assets.mkdir(parents=True, exist_ok=True)
+    if args.merge and results_path.exists():
+        saved = json.loads(results_path.read_text(encoding="utf-8"))
+        fresh = {r.scenario: r for r in results}
+        order = [s.name for s in scenarios(scale)]
+        kept = [
+            ScenarioResult.from_json(r)
+            for r in saved["scenarios"]
+            if r["scenario"] not in fresh
+        ]
+        results = sorted(
+            [*kept, *fresh.values()],
+            key=lambda r: order.index(r.scenario) if r.scenario in order else 99,
+        )
+        meta["command"] = saved["meta"].get("command", command)
+        meta["suite_wall_s"] = saved["meta"].get("suite_wall_s", meta["suite_wall_s"])
+        meta["merged"] = (
+            f"{', '.join(sorted(fresh))} rerun on {meta['date']} with `{command}`"
+        )
     payload = {"meta": meta, "scenarios": [r.to_json() for r in results]}
     results_path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     print(f"suite: {meta['suite_wall_s']:.0f} s; results in {results_path}", flush=True)

@@ -38,6 +38,7 @@ TOKEN_SAFETY = 0.95
 TOKEN_BURST_S = 3.0
 # Replies needed before the first 429 may set the pace of an unlimited job (fewer: a stray 429, just pause).
 MIN_SAMPLES = 10
+FLOOR_FRACTION = 0.25
 
 
 @dataclass(slots=True)
@@ -79,8 +80,15 @@ class AdaptiveRate:
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._episode_until = 0.0
+        self._accepted_since_decrease = True
+        # 429s that are not about the rate (a quota on something else, a proxy's own) must not starve the
+        # run: the rate never falls below a quarter of the configured (or first learned) one.
+        self._floor = max(min_rate_per_s, (self.ceiling or 0.0) * FLOOR_FRACTION)
         self._last_change = clock()
-        self._accepted: deque[float] = deque()
+        # Replies accepted in each second of the last minute, as [second, first reply's time, count]: a few KB
+        # whatever the rate. (A timestamp per reply held 100,000+ floats at zero latency and, outliving the
+        # replies' buffers around them, fragmented the heap: RSS grew with the run's length.)
+        self._accepted: deque[list[float]] = deque()
         self.rate_limited = 0
 
     async def acquire(self) -> None:
@@ -103,33 +111,50 @@ class AdaptiveRate:
     def on_accepted(self) -> None:
         """The server accepted a request (any reply that was not a 429)."""
         now = self._clock()
-        self._accepted.append(now)
-        while self._accepted and now - self._accepted[0] > 120.0:
-            self._accepted.popleft()
+        self._accepted_since_decrease = True
+        accepted = self._accepted
+        second = float(int(now))
+        if accepted and accepted[-1][0] == second:
+            accepted[-1][2] += 1
+        else:
+            accepted.append([second, now, 1])
+            while now - accepted[0][0] > 61.0:
+                accepted.popleft()
         if self.rate is not None and now - self._last_change >= self._recover_after_s:
             raised = self.rate * self._increase
             self.rate = min(raised, self.ceiling) if self.ceiling else raised
             self._last_change = now
 
     def on_rate_limited(self, retry_after: float | None) -> None:
-        """A 429: pause the pool once per episode and lower the rate; 429s of the same burst only extend it."""
+        """A 429: pause the pool once per episode and lower the rate; 429s of the same burst only extend it.
+
+        The rate goes down at most once per congestion event: until the server has accepted a request again,
+        further 429s say nothing new about the rate (a server counting a 60 s window refuses everything until
+        its window slides), so they only lengthen the pause.
+        """
         self.rate_limited += 1
         now = self._clock()
-        delay = retry_after if retry_after and retry_after > 0 else 1.0
-        if now < self._episode_until:
-            # The same burst: requests sent before the pool paused come back 429 too.
+        # A hint says when the server admits requests again: the whole pool waits for it, once. Without a
+        # hint each row backs off on its own (exponential, with jitter) and only the pace goes down: pausing
+        # the pool on guesswork stalls a run whenever a 429 is about something other than the rate.
+        delay = retry_after if retry_after and retry_after > 0 else 0.0
+        if now < self._episode_until or not self._accepted_since_decrease:
+            # The same burst, or no reply got through since the rate was last lowered.
             self._paused_until = max(self._paused_until, now + delay)
             return
-        self._paused_until = now + delay
-        self._episode_until = now + delay * 1.5
+        self._accepted_since_decrease = False
+        self._paused_until = max(self._paused_until, now + delay)
+        self._episode_until = now + max(delay, 1.0) * 1.5
         if self.rate is None:
-            recent = [t for t in self._accepted if now - t <= 60.0]
-            if len(recent) < MIN_SAMPLES:
+            recent = [bucket for bucket in self._accepted if now - bucket[1] <= 60.0]
+            count = sum(int(bucket[2]) for bucket in recent)
+            if count < MIN_SAMPLES:
                 return  # too few replies to tell the server's rate (a stray 429): just pause
-            span = now - recent[0]
-            self.rate = max(self._min_rate, len(recent) / (span + delay) * 0.95)
+            span = now - recent[0][1]
+            self.rate = max(self._min_rate, count / (span + max(delay, 1.0)) * 0.95)
+            self._floor = max(self._min_rate, self.rate * FLOOR_FRACTION)
         else:
-            self.rate = max(self._min_rate, self.rate * self._decrease)
+            self.rate = max(self._floor, self.rate * self._decrease)
         self._last_change = now
 
     def state(self) -> RateState:

@@ -124,3 +124,27 @@ async def test_a_stray_429_before_enough_replies_only_pauses() -> None:
     start = clock.now
     await rate.acquire()
     assert clock.now - start >= 0.5  # but the pool did pause
+
+
+async def test_hintless_429s_lower_the_rate_once_per_event_and_never_pause_the_pool() -> (
+    None
+):
+    clock = FakeClock()
+    rate = AdaptiveRate(10.0, clock=clock, sleep=clock.sleep)
+    start_rate = rate.rate
+    assert start_rate is not None
+    for _ in range(6):  # the server refuses everything until its window slides
+        rate.on_rate_limited(None)
+        clock.now += 2.0
+    assert rate.rate == pytest.approx(start_rate * 0.8)  # one event, one decrease
+    assert rate.state().paused_for_s == 0.0  # each row backs off on its own
+
+
+async def test_the_rate_never_falls_below_a_quarter_of_the_limit() -> None:
+    clock = FakeClock()
+    rate = AdaptiveRate(10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(100):  # a 429 on every row's first try, whatever the rate
+        rate.on_accepted()
+        clock.now += 2.0
+        rate.on_rate_limited(None)
+    assert rate.rate is not None and rate.rate >= 10.0 * RATE_SAFETY * 0.25 - 1e-9

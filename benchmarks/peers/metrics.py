@@ -3,7 +3,8 @@
 From the ledger: requests and their statuses, 429s sent, peak in flight, requests per row id (from
 `requests_by_body`, whose excerpts start with the row id), replies paid more than once, tokens billed, and the
 admitted requests in the busiest rolling window (from the samples taken while the tool ran). From the client:
-wall time, time to first request, CPU seconds, peak RSS, and rows ok / failed / missing from the tool's outcomes.
+wall time, time to first request, CPU seconds, peak RSS (the larger of the sampled tree RSS and the largest
+process's VmHWM), and rows ok / failed / missing from the tool's outcomes.
 """
 
 from __future__ import annotations
@@ -88,9 +89,7 @@ def figures(
     wall = sum(a.wall_s for a in attempts)
     rows_ok = sum(1 for ok in outcomes.values() if ok)
     sending = max(1e-9, wall - (watched.ttfr_s or 0.0))
-    peak_rss = max(
-        [a.peak_rss_mb for a in attempts] + [mb for _, mb in watched.rss] + [0.0]
-    )
+    peak_rss = max([*watched.peak_by_pid.values(), *(mb for _, mb in watched.rss), 0.0])
     return Figures(
         tool=tool,
         scenario=scenario,
@@ -128,9 +127,19 @@ def figures(
         rows_per_min=round(rows_ok / sending * 60.0, 1),
         killed_at_s=watched.killed_at_s,
         samples=[_sample_json(s) for s in watched.samples],
-        rss=[(round(t, 2), round(mb, 1)) for t, mb in watched.rss],
+        rss=[(round(t, 2), round(mb, 1)) for t, mb in thin(watched.rss, 600)],
         stderr_tail=attempts[-1].stderr_tail if attempts else "",
     )
+
+
+def thin(points: list[tuple[float, float]], most: int) -> list[tuple[float, float]]:
+    """At most about `most` points, evenly spaced, always keeping the peak (the plots need no more)."""
+    if len(points) <= most:
+        return list(points)
+    step = -(-len(points) // most)
+    kept = points[::step]
+    peak = max(points, key=lambda point: point[1])
+    return sorted({*kept, peak})
 
 
 def _sample_json(sample: Sample) -> dict[str, float]:

@@ -1,9 +1,12 @@
 """One tool run, watched from outside: the process, its memory, the emulator's ledger over time, and kill -9.
 
 The tool starts in its own session (so kill -9 reaches every process it spawned), pinned to the client core. From
-the client side: wall time from spawn to exit, CPU seconds and peak RSS from `os.wait4` (the kernel's rusage of
-that child and its reaped descendants; `getrusage(RUSAGE_CHILDREN)` deltas give the same figure, but tools that
-run side by side need it per child), and the RSS of the whole process tree sampled every 0.2 s. From the ledger:
+the client side: wall time from spawn to exit, CPU seconds from `os.wait4` (the kernel's rusage of that child and
+its reaped descendants; `getrusage(RUSAGE_CHILDREN)` deltas give the same figure, but tools that run side by side
+need it per child), and every 0.1 s the RSS of the whole process tree and each process's VmHWM (its peak RSS,
+kept by the kernel). Not `ru_maxrss`: on exec, Linux folds the old address space's high-water mark into it, so a
+child spawned by a large parent (this harness holds ledgers and pyarrow) reports at least the parent's size.
+From the ledger:
 the time to first request (polled every 10 ms until the emulator has seen one) and, every `poll_s`, how many
 requests it has answered, how many with 200 and how many with 429.
 """
@@ -43,7 +46,6 @@ class Attempt:
     returncode: int
     wall_s: float
     cpu_s: float
-    peak_rss_mb: float
     killed: bool = False  # by the kill -9 of the scenario
     capped: bool = False  # stopped at the scenario's time cap
     stderr_tail: str = ""
@@ -59,6 +61,7 @@ class Watched:
     rss: list[tuple[float, float]] = field(
         default_factory=list
     )  # (t, MB of the whole tree)
+    peak_by_pid: dict[int, float] = field(default_factory=dict)  # VmHWM, MB
     killed_at_s: float | None = None
 
 
@@ -147,17 +150,22 @@ class Watcher:
 
             timer = threading.Timer(remaining, stop, args=(capped,))
             timer.start()
+            exited = threading.Event()
             killer = threading.Thread(
                 target=self._kill_when_asked,
-                args=(process, kill_on_signal),
+                args=(process.pid, kill_on_signal, exited),
                 daemon=True,
             )
             killer.start()
             try:
-                _, status, usage = os.wait4(process.pid, 0)
+                _, status, usage = os.wait4(
+                    process.pid, 0
+                )  # the only wait: nothing else may reap it
             finally:
+                exited.set()
                 timer.cancel()
                 self._process = None
+                killer.join()
             process.returncode = os.waitstatus_to_exitcode(status)
             killed = kill_on_signal and self._kill_now.is_set() and not capped.is_set()
             if (
@@ -172,20 +180,19 @@ class Watcher:
             returncode=process.returncode,
             wall_s=time.monotonic() - started,
             cpu_s=usage.ru_utime + usage.ru_stime,
-            peak_rss_mb=usage.ru_maxrss * 1024 / MB,  # Linux: kilobytes
             killed=killed,
             capped=capped.is_set(),
             stderr_tail=tail,
         )
 
-    def _kill_when_asked(self, process: subprocess.Popen[bytes], armed: bool) -> None:
+    def _kill_when_asked(self, pid: int, armed: bool, exited: threading.Event) -> None:
         if not armed:
             return
-        while process.poll() is None and not self._done.is_set():
+        while not exited.is_set() and not self._done.is_set():
             if self._kill_now.wait(0.05):
                 self.watched.killed_at_s = time.monotonic() - self._t0
                 try:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 return
@@ -237,19 +244,41 @@ class Watcher:
             self._kill_now.set()
 
     def _sample_rss(self) -> None:
-        while not self._done.wait(0.2):
+        while not self._done.wait(0.1):
             process = self._process
             if process is None:
                 continue
             try:
                 root = psutil.Process(process.pid)
                 tree = [root, *root.children(recursive=True)]
-                total = 0
-                for member in tree:
-                    try:
-                        total += member.memory_info().rss
-                    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-                        continue
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
-            self.watched.rss.append((time.monotonic() - self._t0, total / MB))
+            total = 0
+            for member in tree:
+                try:
+                    total += member.memory_info().rss
+                except (
+                    psutil.NoSuchProcess,
+                    psutil.ZombieProcess,
+                    psutil.AccessDenied,
+                ):
+                    continue
+                hwm = high_water_mb(member.pid)
+                if hwm is not None:
+                    self.watched.peak_by_pid[member.pid] = max(
+                        self.watched.peak_by_pid.get(member.pid, 0.0), hwm
+                    )
+            if total:  # 0: the process exited between the listing and the reads
+                self.watched.rss.append((time.monotonic() - self._t0, total / MB))
+
+
+def high_water_mb(pid: int) -> float | None:
+    """VmHWM: the kernel's peak RSS of the process's current address space (reset by exec, unlike ru_maxrss)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        return None
+    return None

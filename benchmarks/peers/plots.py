@@ -39,7 +39,9 @@ def draw(results: list[ScenarioResult], assets: Path) -> dict[str, Path]:
         return {}
     assets.mkdir(parents=True, exist_ok=True)
     drawn: dict[str, Path] = {}
-    timed = [r for r in results if any(len(f.samples) > 2 for f in r.figures)]
+    timed = [
+        r for r in results if r.parallel and any(len(f.samples) > 2 for f in r.figures)
+    ]
     if timed:
         drawn["throughput"] = _grid(
             plt, timed, assets / "throughput.png", _throughput, "replies 200 per second"
@@ -125,10 +127,11 @@ def _memory(plt: object, results: list[ScenarioResult], path: Path) -> Path:
     many = next((r for r in results if r.scenario == "many-rows"), None)
     if many is not None:
         for f in sorted(many.figures, key=lambda f: TOOLS.index(f.tool)):
-            if f.rss:
+            points = [(t, mb) for t, mb in f.rss if mb > 0]
+            if points:
                 left.plot(
-                    [t for t, _ in f.rss],
-                    [mb for _, mb in f.rss],
+                    [t for t, _ in points],
+                    [mb for _, mb in points],
                     label=LABELS[f.tool],
                     color=COLOURS[f.tool],
                 )

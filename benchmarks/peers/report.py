@@ -33,18 +33,25 @@ class Metric:
     higher: bool = False
     slack: float = 0.0
     relative: float = 0.10
+    per_row: bool = False  # still comparable when a tool was stopped at the cap
 
 
 METRICS = (
     Metric("wall time (s)", lambda f: f.wall_s, slack=1.0),
-    Metric("time to first request (s)", lambda f: f.ttfr_s, slack=0.3),
-    Metric("rows ok", lambda f: f.rows_ok, higher=True, relative=0.0),
+    Metric("time to first request (s)", lambda f: f.ttfr_s, slack=0.3, per_row=True),
+    Metric("rows ok", lambda f: f.rows_ok, higher=True, relative=0.0, per_row=True),
     Metric("requests sent", lambda f: f.requests, slack=2, relative=0.02),
     Metric("429s", lambda f: f.rate_limited, slack=2, relative=0.0),
     Metric("replies paid twice", lambda f: f.replies_paid_twice, relative=0.0),
     Metric("tokens billed", lambda f: f.tokens_billed, relative=0.02),
     Metric("CPU (s)", lambda f: f.cpu_s, slack=0.5),
-    Metric("peak RSS (MB)", lambda f: f.peak_rss_mb, slack=10.0),
+    Metric(
+        "CPU per row ok (ms)",
+        lambda f: 1000 * f.cpu_s / f.rows_ok if f.rows_ok else None,
+        slack=0.05,
+        per_row=True,
+    ),
+    Metric("peak RSS (MB)", lambda f: f.peak_rss_mb, slack=10.0, per_row=True),
 )
 
 
@@ -79,6 +86,7 @@ def render(
             if meta.get("quick")
             else ""
         )
+        + (f"Merged: {meta['merged']}. " if meta.get("merged") else "")
         + "Versions: "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + ".",
@@ -153,16 +161,18 @@ def _method(scale: dict[str, object], notes: dict[str, str]) -> list[str]:
         ),
         (
             "- **From the client**: wall time from spawn to exit, time to first request (spawn until the ledger shows "
-            "a request, polled every 10 ms), CPU seconds and peak RSS (`os.wait4` rusage of the tool's process; the RSS "
-            "of its whole process tree is also sampled every 0.2 s, and the larger figure is kept), and rows ok / "
-            "failed / missing read from each tool's own output."
+            "a request, polled every 10 ms), CPU seconds (`os.wait4` rusage of the tool's process and its reaped "
+            "children), peak RSS (every 0.1 s: each process's `VmHWM` and the RSS of the whole process tree; the "
+            "larger is kept; not `ru_maxrss`, which on Linux inherits the spawning parent's peak), and rows ok / "
+            "failed / missing read from each tool's own output (ours: the Parquet results, or the journal when the "
+            "run was stopped before writing them)."
         ),
         (
             "- **Each tool gets its own emulator process** (`python -m pipeline emulator --port 0 ...`, pinned to the "
             "first core), so ledgers and quota windows never mix. Scenarios bound by limits and latency run all tools "
             "side by side (each with its own emulator; tools float over both cores); the CPU-bound ones (many rows, "
-            "images) run one tool at a time, pinned to the second core. Side by side, the tools' start-up overlaps, so "
-            "their time to first request there is inflated; the many-rows scenario gives the clean figure."
+            "images) run one tool at a time, pinned to the second core. Side by side, the tools' start-up overlaps, "
+            "so their time to first request there is inflated; the many-rows scenario gives the clean figure."
         ),
         (
             f"- **Held equal**: the rows and their ids, the model (`gemini-3.1-flash-lite-preview`), the emulator "
@@ -217,8 +227,9 @@ def _glance(results: list[ScenarioResult]) -> list[str]:
         "## At a glance",
         "",
         (
-            "Wall time as a ratio to `pipeline (openai kind)` in the same run (lower is better), with rows ok / rows. "
-            "`(cap)`: stopped at the scenario's time cap."
+            "Wall time as a ratio to `pipeline (openai kind)` in the same run (lower is better), with rows ok / "
+            "rows. A tool stopped at the scenario's time cap shows the rows it had finished; where ours was "
+            "stopped, the others show seconds."
         ),
         "",
         "| scenario | " + " | ".join(LABELS[t] for t in tools) + " |",
@@ -231,15 +242,14 @@ def _glance(results: list[ScenarioResult]) -> list[str]:
             f = _find(result, tool)
             if f is None:
                 cells.append("n/a")
-                continue
-            ratio = (
-                f"{f.wall_s / ours.wall_s:.2f}x"
-                if ours and ours.wall_s
-                else f"{f.wall_s:.0f} s"
-            )
-            cells.append(
-                f"{ratio} ({f.rows_ok:,}/{f.rows:,})" + ("" if f.finished else " (cap)")
-            )
+            elif not f.finished:
+                cells.append(f"stopped at the cap: {f.rows_ok:,}/{f.rows:,}")
+            elif ours is not None and ours.finished and ours.wall_s:
+                cells.append(
+                    f"{f.wall_s / ours.wall_s:.2f}x ({f.rows_ok:,}/{f.rows:,})"
+                )
+            else:
+                cells.append(f"{f.wall_s:.0f} s ({f.rows_ok:,}/{f.rows:,})")
         lines.append(f"| {result.scenario} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -273,9 +283,9 @@ def _scenario(result: ScenarioResult, notes: dict[str, str]) -> list[str]:
         "",
         (
             "| tool | wall s | first request s | ok / failed / missing | requests | 429s | peak in flight | "
-            "busiest window | rows/min | replies paid twice | tokens billed | CPU s | peak RSS MB |"
+            "busiest window | rows/min | replies paid twice | tokens billed | CPU s | CPU ms/row | peak RSS MB |"
         ),
-        "| --- |" + " ---: |" * 12,
+        "| --- |" + " ---: |" * 13,
     ]
     limit = result.server_rpm
     for f in sorted(result.figures, key=lambda f: TOOLS.index(f.tool)):
@@ -308,6 +318,7 @@ def _scenario(result: ScenarioResult, notes: dict[str, str]) -> list[str]:
                     f"{f.replies_paid_twice:,}",
                     _ratio(f.tokens_billed, base.tokens_billed if base else None),
                     _ratio(f.cpu_s, base.cpu_s if base else None),
+                    f"{1000 * f.cpu_s / f.rows_ok:.2f}" if f.rows_ok else "-",
                     _ratio(f.peak_rss_mb, base.peak_rss_mb if base else None, 0),
                 ]
             )
@@ -337,7 +348,10 @@ def peers_ahead(result: ScenarioResult) -> list[str]:
     for f in result.figures:
         if f.tool.startswith("ours-"):
             continue
+        stopped = not (ours.finished and f.finished)
         for metric in METRICS:
+            if stopped and not metric.per_row:
+                continue  # totals of runs stopped at the cap measure how far they got, not what they cost
             mine, theirs = metric.get(ours), metric.get(f)
             if mine is None or theirs is None:
                 continue
@@ -351,7 +365,7 @@ def peers_ahead(result: ScenarioResult) -> list[str]:
 
 def _fmt(value: float) -> str:
     return (
-        f"{value:,.2f}"
+        (f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}")
         if isinstance(value, float) and not value.is_integer()
         else f"{int(value):,}"
     )

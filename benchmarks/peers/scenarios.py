@@ -68,17 +68,17 @@ FULL = Scale(
 
 QUICK = Scale(
     window_s=20.0,
-    server_limit=200,
+    server_limit=300,
     latency_ms=300.0,
     latency_p99_ms=1500.0,
-    rows=150,
-    rows_over_limit=300,
-    many_rows=10_000,
-    many_rows_cap_s=25.0,
-    image_rows=60,
-    slow_s=15.0,
-    cap_s=150.0,
-    nohint_cap_s=60.0,
+    rows=100,
+    rows_over_limit=400,
+    many_rows=5_000,
+    many_rows_cap_s=15.0,
+    image_rows=40,
+    slow_s=10.0,
+    cap_s=90.0,
+    nohint_cap_s=40.0,
 )
 
 

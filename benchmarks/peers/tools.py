@@ -193,7 +193,9 @@ def write_job(
 def read_outcomes(launch: Launch) -> dict[str, bool]:
     """id -> ok, for every row the tool has an outcome for (an ok outcome wins over a failed one)."""
     if launch.tool.startswith("ours-"):
-        return _parquet_outcomes(launch.outcomes)
+        return _parquet_outcomes(launch.outcomes) or _journal_outcomes(
+            launch.outcomes.parent
+        )
     found: dict[str, bool] = {}
     if not launch.outcomes.exists():
         # Curator's driver writes its outcomes at the end; a run stopped at the cap left only Curator's own files.
@@ -210,6 +212,24 @@ def read_outcomes(launch: Launch) -> dict[str, bool]:
                 continue
             found[record["id"]] = found.get(record["id"], False) or bool(record["ok"])
     return found
+
+
+def _journal_outcomes(run_dir: Path) -> dict[str, bool]:
+    """A run stopped by kill -9 (at the cap) wrote no Parquet yet; its journal has the outcomes (`pipeline status`
+    reads the same). Only counts are needed, so the keys stand for rows rather than name them."""
+    if not (run_dir / "journal.sqlite").exists():
+        return {}
+    from pipeline.summary import read_status
+
+    rows = read_status(run_dir).get("rows")
+    if not isinstance(rows, dict):
+        return {}
+    ok = int(rows.get("ok", 0))
+    not_ok = sum(int(rows.get(k, 0)) for k in ("failed", "blocked", "invalid"))
+    return {
+        **{f"#ok-{i}": True for i in range(ok)},
+        **{f"#not-ok-{i}": False for i in range(not_ok)},
+    }
 
 
 def _parquet_outcomes(results: Path) -> dict[str, bool]:

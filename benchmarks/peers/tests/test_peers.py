@@ -119,10 +119,9 @@ def test_a_peer_outcome_that_was_ok_once_stays_ok_and_a_cut_line_is_skipped(
 
 
 def _watched(samples: list[Sample]) -> Watched:
-    watched = Watched(
-        attempts=[Attempt(0, 10.0, 2.0, 50.0)], ttfr_s=1.0, samples=samples
-    )
+    watched = Watched(attempts=[Attempt(0, 10.0, 2.0)], ttfr_s=1.0, samples=samples)
     watched.rss = [(0.5, 40.0), (1.0, 80.0)]
+    watched.peak_by_pid = {1234: 50.0}
     return watched
 
 
@@ -156,7 +155,7 @@ def test_figures_count_requests_per_row_and_replies_paid_twice_from_the_ledger()
     )
     assert f.tokens_billed == 400 and f.duplicate_tokens_est == 100
     assert f.statuses == {"200": 4, "400": 1, "429": 1}
-    assert f.peak_rss_mb == 80.0  # the sampled tree beats ru_maxrss here
+    assert f.peak_rss_mb == 80.0  # the sampled tree beats the process's VmHWM here
     assert f.rows_per_min == pytest.approx(2 / 9.0 * 60.0, abs=0.05)
     assert (
         Figures.from_json(json.loads(json.dumps(f.to_json()))).replies_paid_twice == 1
@@ -189,7 +188,7 @@ def _result(ours_wall: float, peer_wall: float, peer_rss: float) -> ScenarioResu
             tool,
             "steady",
             1,
-            Watched(attempts=[Attempt(0, wall, 1.0, rss)]),
+            Watched(attempts=[Attempt(0, wall, 1.0)], peak_by_pid={1: rss}),
             {},
             {"row-0000000": True},
             None,
@@ -247,3 +246,12 @@ def test_the_plain_loop_retries_a_hintless_429_and_writes_one_line_per_row(
     assert done.returncode == 0
     assert tools.read_outcomes(ready) == {data.row_id(i): True for i in range(6)}
     assert ledger["rate_limited"] == 2 and ledger["requests"] == 8
+
+
+def test_thinning_the_rss_series_keeps_its_peak_and_its_order() -> None:
+    from peers.metrics import thin
+
+    points = [(float(t), 100.0 + (50.0 if t == 777 else 0.0)) for t in range(3000)]
+    kept = thin(points, 600)
+    assert len(kept) <= 601 and (777.0, 150.0) in kept
+    assert kept == sorted(kept) and thin(points[:10], 600) == points[:10]
