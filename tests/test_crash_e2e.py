@@ -50,6 +50,16 @@ def wait_for_requests(
     return True
 
 
+def wait_for_in_flight(
+    emulator: EmulatorThread, count: int, timeout: float = 60.0
+) -> None:
+    """Wait until the emulator holds `count` requests in flight (hanging rows of a live run)."""
+    deadline = time.monotonic() + timeout
+    while int(emulator.ledger()["in_flight"]) < count:
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.05)
+
+
 def results(out: Path) -> list[dict[str, object]]:
     return ds.dataset(out / "results").to_table().to_pylist()
 
@@ -142,10 +152,7 @@ def test_a_second_sigint_cancels_at_once(make_job: JobWriter, tmp_path: Path) ->
             limits={"request_timeout_s": 60.0},
         )
         proc = start_cli("run", str(job), "--out", str(out), "--grace", "30")
-        deadline = time.monotonic() + 60
-        while int(emulator.ledger()["in_flight"]) < 8:  # every row is hanging in flight
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.05)
+        wait_for_in_flight(emulator, 8)  # every worker's row is hanging in flight
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
         started = time.monotonic()
@@ -226,10 +233,7 @@ def test_a_locked_dir_is_refused(make_job: JobWriter, tmp_path: Path) -> None:
             "run", str(job), "--out", str(out), "--quiet", "--grace", "0"
         )
         try:
-            deadline = time.monotonic() + 20
-            while int(emulator.ledger()["in_flight"]) < 1:  # the holder is mid-request
-                assert time.monotonic() < deadline, "the first run never got going"
-                time.sleep(0.05)
+            wait_for_in_flight(emulator, 1)  # the holder is mid-request
             second = run_cli("run", str(job), "--out", str(out), "--quiet", env=KEY)
             assert second.returncode == 2
             assert "in use" in second.stderr
