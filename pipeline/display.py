@@ -89,7 +89,9 @@ class ProgressDisplay:
             if self._live is not None:
                 self._live.update(Text(progress_line(snap), overflow="fold"))
             elif time.monotonic() - last_log >= LOG_EVERY_S:
-                self._console.print(progress_line(snap).replace("\n ", ""), highlight=False)
+                self._console.print(
+                    progress_line(snap).replace("\n ", ""), highlight=False
+                )
                 last_log = time.monotonic()
             await anyio.sleep(0.25)
 

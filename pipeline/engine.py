@@ -213,7 +213,9 @@ class _Run:
                     if self.work_scope is not None:
                         self.work_scope.cancel()
                     return
-                await self.journal.record(outcome)
+                await self.journal.submit(
+                    outcome, max_unsaved=self.spec.limits.concurrency
+                )
                 self.stats.row_done(outcome)
         finally:
             feed.leave()
@@ -396,6 +398,9 @@ async def run_job(
                 with anyio.CancelScope(shield=True):
                     await media.uploads.delete_all()
         run._save_daily()
+        await (
+            journal.flush()
+        )  # the results are rebuilt from the journal: every outcome must be in it
         end = SessionEnd(
             fingerprint=fingerprint,
             wall_start=wall_start,

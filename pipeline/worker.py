@@ -78,12 +78,16 @@ class RowRunner:
                 line=row.line,
                 kept=kept,
             )
-        worst = worst_case_usd(
-            self.price,
-            input_tokens=prompt.estimated_input_tokens,
-            max_output_tokens=prompt.generation.max_output_tokens
-            or self.max_output_tokens,
-            max_image_tokens=MAX_IMAGE_TOKENS if self.image_output else 0,
+        worst = (
+            0.0  # no cap: nothing to reserve
+            if self.budget.limit is None
+            else worst_case_usd(
+                self.price,
+                input_tokens=prompt.estimated_input_tokens,
+                max_output_tokens=prompt.generation.max_output_tokens
+                or self.max_output_tokens,
+                max_image_tokens=MAX_IMAGE_TOKENS if self.image_output else 0,
+            )
         )
         paid = Usage()
         paid_cost = 0.0
@@ -198,7 +202,7 @@ class RowRunner:
         return Outcome(
             id=row.id,
             status=reply.status,
-            usage=paid + reply.usage,
+            usage=paid + reply.usage if attempts > 1 else reply.usage,
             text=reply.text,
             json=reply.json,
             images=tuple(images),

@@ -114,7 +114,9 @@ async def test_retries_then_succeeds_and_counts_attempts(
     assert by_id["a"]["status"] == "ok" and by_id["a"]["attempts"] == 3
     assert by_id["b"]["status"] == "failed" and by_id["b"]["attempts"] == 1
     assert by_id["b"]["error_code"] == "INVALID_ARGUMENT"
-    assert by_id["b"]["latency_ms"] is not None  # the time of the last attempt, failed or not
+    assert (
+        by_id["b"]["latency_ms"] is not None
+    )  # the time of the last attempt, failed or not
     assert by_id["c"]["attempts"] == 1
 
 

@@ -332,6 +332,52 @@ async def test_disk_full_fails_the_batch_and_keeps_the_journal_consistent(
     reopened.close()
 
 
+async def test_submit_returns_before_the_commit_and_waits_once_too_many_are_unsaved(
+    tmp_path: Path,
+) -> None:
+    journal = open_journal(tmp_path)
+    async with journal:
+        for k in range(3):  # nothing has been committed yet: the writer has not run
+            await journal.submit(Outcome(id=f"s{k}", status="ok"), max_unsaved=3)
+        assert journal.totals().rows == 0
+        await journal.submit(Outcome(id="s3", status="ok"), max_unsaved=3)
+        assert (
+            journal.totals().rows == 4
+        )  # the fourth waited for the commit of all four
+        await journal.submit(Outcome(id="s4", status="ok"), max_unsaved=3)
+        assert journal.totals().rows == 4
+        await journal.flush()
+        assert journal.totals().rows == 5
+    reopened = open_journal(tmp_path)
+    assert reopened.totals().rows == 5
+    reopened.close()
+
+
+async def test_a_failed_commit_of_submitted_outcomes_stops_the_next_submit_and_the_exit(
+    tmp_path: Path,
+) -> None:
+    journal = open_journal(tmp_path)
+    with pytest.raises(OutputError, match="database or disk is full"):
+        async with journal:
+            await journal.record(full_outcome("before"))
+            pages = journal._writer.execute("PRAGMA page_count").fetchone()[0]
+            journal._writer.execute(f"PRAGMA max_page_count = {pages + 2}")
+            await journal.submit(
+                full_outcome("lost", text="x" * 50_000), max_unsaved=10
+            )
+            for _ in range(5):
+                await anyio.sleep(0.01)  # the writer commits it, and fails
+            with pytest.raises(OutputError, match="database or disk is full"):
+                await journal.submit(full_outcome("next"), max_unsaved=10)
+            await journal.submit(
+                full_outcome("also-lost", text="y" * 50_000), max_unsaved=10
+            )
+    # the exit raised: the last batch failed too, and nobody had waited for it
+    reopened = open_journal(tmp_path)
+    assert {o.id for o in reopened.iter_outcomes()} == {"before"}
+    reopened.close()
+
+
 CHILD = textwrap.dedent(
     """
     import sys, anyio
