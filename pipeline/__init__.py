@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pipeline")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0.0.0"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # Read on first use: importlib.metadata costs 20 ms of every command's start-up.
+    if name != "__version__":
+        raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pipeline")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0.0.0"

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
 
+from pipeline import outcome_codec
 from pipeline.journal_reader import UPLOAD_MARGIN, JournalTotals
 from pipeline.outcome_codec import NO_LINE
 from pipeline.records import Outcome, UploadedFile, Usage
@@ -75,6 +76,13 @@ class MemoryJournal:
             return (NO_LINE if outcome.line is None else outcome.line, outcome.id)
 
         return iter(sorted(self._outcomes.values(), key=order))
+
+    def iter_outcome_columns(
+        self, batch_size: int = 10_000
+    ) -> Iterator[dict[str, list[Any]]]:
+        rows = [outcome_codec.encode(o) for o in self.iter_outcomes()]
+        for start in range(0, len(rows), batch_size):
+            yield outcome_codec.decode_columns(rows[start : start + batch_size])
 
     def totals(self) -> JournalTotals:
         by_status: Counter[str] = Counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from pipeline.records import Outcome, UploadedFile
 
@@ -33,6 +33,10 @@ class RunJournal(Protocol):
     def final_ids(self, *, retry_failed: bool = False) -> set[str]: ...
 
     def iter_outcomes(self, batch_size: int = 10_000) -> Iterator[Outcome]: ...
+
+    def iter_outcome_columns(
+        self, batch_size: int = 10_000
+    ) -> Iterator[dict[str, list[Any]]]: ...
 
     def totals(self) -> JournalTotals: ...
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pipeline import outcome_codec
 from pipeline.errors import OutputError
@@ -118,6 +119,19 @@ class JournalReader:
 
     def iter_outcomes(self, batch_size: int = 10_000) -> Iterator[Outcome]:
         """Every row's latest outcome, ordered by input line then id, `batch_size` rows in memory at a time."""
+        for rows in self._pages(batch_size):
+            for row in rows:
+                yield outcome_codec.decode(row)
+
+    def iter_outcome_columns(
+        self, batch_size: int = 10_000
+    ) -> Iterator[dict[str, list[Any]]]:
+        """The same outcomes in the same order, `batch_size` at a time as `outcome_codec.decode_columns` gives
+        them: what the results are written from."""
+        for rows in self._pages(batch_size):
+            yield outcome_codec.decode_columns(rows)
+
+    def _pages(self, batch_size: int) -> Iterator[list[Any]]:
         last: tuple[int, str] | None = None
         while True:
             with self._lock, sql_errors(self.path, "read the journal"):
@@ -132,8 +146,8 @@ class JournalReader:
                     rows = self._conn.execute(
                         query, (last[0], last[1], batch_size)
                     ).fetchall()
-            for row in rows:
-                yield outcome_codec.decode(row)
+            if rows:
+                yield rows
             if len(rows) < batch_size:
                 return
             last = (rows[-1][1], rows[-1][0])

@@ -27,11 +27,6 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import mutagen
-from PIL import Image, UnidentifiedImageError
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 from pipeline.errors import RowInvalid
 from pipeline.media_limits import ALL_TYPES
 from pipeline.media_mime import MediaKind, agrees, canonical_mime, detect_mime, kind_of
@@ -221,7 +216,13 @@ def _hash(path: Path, *, count_chars: bool) -> tuple[int, str, int]:
     return size, digest.hexdigest(), chars
 
 
+# The readers below are imported on first use: pypdf, Pillow and mutagen add 120 ms to the start-up of every
+# run, and most runs send no media.
+
+
 def _with_image_size(media: MediaFile) -> MediaFile:
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(media.path) as image:
             width, height = image.size
@@ -235,6 +236,8 @@ def _with_image_size(media: MediaFile) -> MediaFile:
 
 
 def _with_duration(media: MediaFile) -> MediaFile:
+    import mutagen
+
     try:
         info = mutagen.File(media.path)
     except (mutagen.MutagenError, OSError, ValueError) as exc:
@@ -257,6 +260,9 @@ def _with_duration(media: MediaFile) -> MediaFile:
 
 
 def _with_pages(media: MediaFile) -> MediaFile:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         pages = len(PdfReader(media.path, strict=False).pages)
     except (PyPdfError, OSError, ValueError, KeyError) as exc:

@@ -19,7 +19,7 @@ from pipeline.errors import BudgetExhausted, DailyLimitReached, OutputError, Run
 from pipeline.journal_protocol import RunJournal
 from pipeline.progress import RunStats
 from pipeline.records import Outcome
-from pipeline.sink import write_results
+from pipeline.sink import ResultColumns, write_results
 from pipeline.source import iter_rows
 from pipeline.spec import JobSpec
 from pipeline.summary import build_summary, write_summary
@@ -37,12 +37,12 @@ class SessionEnd:
 
 def with_pending(
     journal: RunJournal, spec: JobSpec, limit: int | None
-) -> Iterator[Outcome]:
+) -> Iterator[Outcome | ResultColumns]:
     """The journal's outcomes, then a `pending` row for every input id it does not hold yet."""
     seen: set[str] = set()
-    for outcome in journal.iter_outcomes():
-        seen.add(outcome.id)
-        yield outcome
+    for columns in journal.iter_outcome_columns():
+        seen.update(columns["id"])
+        yield columns
     now = datetime.now(UTC)
     for taken, row in enumerate(iter_rows(spec)):
         if limit is not None and taken >= limit:
@@ -74,7 +74,7 @@ async def write_outputs(
 
     def write() -> None:
         if end.complete:
-            outcomes: Iterator[Outcome] = journal.iter_outcomes()
+            outcomes: Iterator[Outcome | ResultColumns] = journal.iter_outcome_columns()
         else:
             outcomes = with_pending(journal, spec, limit)
         write_results(out_dir, outcomes, keep_fields=keep)

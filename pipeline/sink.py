@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline import kept_types
@@ -83,6 +81,11 @@ _CHUNK_ROWS = 4096  # outcomes held as Python objects before they become Arrow a
 # a row group ends at row_group_size rows or this many bytes, whichever comes first
 _MAX_GROUP_BYTES = 64 * 1024 * 1024
 
+# Outcomes as columns: a list per RESULTS_SCHEMA name, with timestamps as datetimes or ISO-8601 text and images
+# as (path, mime_type, sha256, bytes) tuples, plus "kept": one mapping of kept fields per row. Other keys are
+# ignored. This is what `outcome_codec.decode_columns` returns.
+ResultColumns = Mapping[str, Sequence[Any]]
+
 
 def results_schema(keep: Mapping[str, Kind]) -> pa.Schema:
     """RESULTS_SCHEMA plus the kept columns, in `keep`'s order."""
@@ -96,13 +99,15 @@ def results_schema(keep: Mapping[str, Kind]) -> pa.Schema:
 
 def write_results(
     run_dir: Path,
-    outcomes: Iterable[Outcome],
+    outcomes: Iterable[Outcome | ResultColumns],
     *,
     keep_fields: Sequence[str],
     rows_per_file: int = 250_000,
     row_group_size: int = 50_000,
 ) -> int:
     """Write `outcomes` (in the order given) as DIR/results/part-NNNNN.parquet and return the rows written.
+
+    Each item is one `Outcome`, or many as `ResultColumns` (how the journal replays them: no object per row).
 
     Memory is bounded by one row group, not by the number of outcomes. Raises `OutputError` when DIR cannot be
     written (the previous results stay in place) and `SpecError` when a kept field shadows an output column.
@@ -144,6 +149,8 @@ def read_results(run_dir: Path) -> pa.Table:
         raise OutputError(
             f"{run_dir} has no results yet ({path} is missing); run the job to write them"
         )
+    import pyarrow.dataset as ds  # on first use: `run` never reads results back
+
     return ds.dataset(path, format="parquet").to_table()
 
 
@@ -173,16 +180,26 @@ class _Parts:
         self.part_rows = 0
         self.rows = 0
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, item: Outcome | ResultColumns) -> None:
+        if not isinstance(item, Outcome):
+            self._add_columns(item)
+            return
         for name in self.keep_fields:
-            self.kinds[name] = kept_types.widen(
-                self.kinds[name], outcome.kept.get(name)
-            )
-        self.pending.append(outcome)
-        if len(self.pending) >= min(
-            _CHUNK_ROWS, self._group_target() - self.group_rows
-        ):
+            self.kinds[name] = kept_types.widen(self.kinds[name], item.kept.get(name))
+        self.pending.append(item)
+        if len(self.pending) >= _CHUNK_ROWS:
             self._convert_pending()
+
+    def _add_columns(self, columns: ResultColumns) -> None:
+        self._convert_pending()  # the outcomes before these keep their place
+        kept = columns["kept"]
+        for name in self.keep_fields:
+            kind = self.kinds[name]
+            for fields in kept:
+                kind = kept_types.widen(kind, fields.get(name))
+            self.kinds[name] = kind
+        kinds = self._current_kinds()
+        self._push(_columns_batch(columns, kinds), kinds)
 
     def close(self) -> int:
         self._convert_pending()
@@ -210,16 +227,24 @@ class _Parts:
         if not self.pending:
             return
         kinds = self._current_kinds()
-        batch = _to_batch(self.pending, kinds)
+        batch = _columns_batch(_outcome_columns(self.pending), kinds)
         self.pending = []
-        self.chunks.append((batch, kinds))
-        self.group_rows += batch.num_rows
-        self.group_bytes += batch.nbytes
-        if (
-            self.group_rows >= self._group_target()
-            or self.group_bytes >= _MAX_GROUP_BYTES
-        ):
-            self._write_group()
+        self._push(batch, kinds)
+
+    def _push(self, batch: pa.RecordBatch, kinds: dict[str, Kind]) -> None:
+        """Queue `batch` for the current row group, cut where row groups and part files end."""
+        while batch.num_rows:
+            take = min(batch.num_rows, self._group_target() - self.group_rows)
+            piece = batch.slice(0, take)
+            batch = batch.slice(take)
+            self.chunks.append((piece, kinds))
+            self.group_rows += take
+            self.group_bytes += piece.nbytes  # of the slice alone
+            if (
+                self.group_rows >= self._group_target()
+                or self.group_bytes >= _MAX_GROUP_BYTES
+            ):
+                self._write_group()
 
     def _write_group(self) -> None:
         if not self.chunks:
@@ -257,15 +282,25 @@ class _Parts:
             self.part_rows = 0
 
 
-def _to_batch(outcomes: list[Outcome], kinds: Mapping[str, Kind]) -> pa.RecordBatch:
-    arrays = [_array([get(o) for o in outcomes], type_) for _, type_, get in _COLUMNS]
+def _outcome_columns(outcomes: list[Outcome]) -> dict[str, list[Any]]:
+    columns = {name: [get(o) for o in outcomes] for name, _, get in _COLUMNS}
+    columns["kept"] = [o.kept for o in outcomes]
+    return columns
+
+
+def _columns_batch(columns: ResultColumns, kinds: Mapping[str, Kind]) -> pa.RecordBatch:
+    arrays = [_array(columns[name], type_) for name, type_, _ in _COLUMNS]
+    kept = columns["kept"]
     for name, kind in kinds.items():
-        values = [kept_types.convert(kind, o.kept.get(name)) for o in outcomes]
+        values = [kept_types.convert(kind, fields.get(name)) for fields in kept]
         arrays.append(_array(values, _ARROW_KIND[kind]))
     return pa.RecordBatch.from_arrays(arrays, schema=results_schema(kinds))
 
 
-def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+def _array(values: Sequence[Any], type_: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(type_) and str in map(type, values):
+        # ISO-8601 text from the journal: parsed by Arrow, not one datetime object per value
+        return pa.array(values, type=pa.string()).cast(type_)
     try:
         return pa.array(values, type=type_)
     except UnicodeEncodeError:
@@ -296,7 +331,7 @@ def _cast_batch(
 def _widen_array(array: pa.Array, kind: Kind) -> pa.Array:
     # all null, or int64 -> float64: a cast; a number or bool -> string: its JSON text
     if array.null_count == len(array) or kind != "string":
-        return pc.cast(array, _ARROW_KIND[kind], safe=False)
+        return array.cast(_ARROW_KIND[kind], safe=False)
     values = [kept_types.as_string(value) for value in array.to_pylist()]
     return pa.array(values, type=pa.string())
 
@@ -333,6 +368,7 @@ __all__ = [
     "IMAGE_TYPE",
     "RESULTS_DIR",
     "RESULTS_SCHEMA",
+    "ResultColumns",
     "image_name",
     "read_results",
     "results_schema",

@@ -12,8 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from pipeline.catalog import (
     ALL_THINKING_LEVELS,
     ASPECT_RATIOS,
@@ -61,6 +59,8 @@ def _load_json(key: str, value: Any, base: Path) -> Any:
 def _check_schema(key: str, schema: Any, where: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise _Bad(key, f"expected a JSON Schema object in {where}, got {_got(schema)}")
+    import jsonschema  # on first use: 50 ms of start-up that a job without a schema never needs
+
     validator = jsonschema.validators.validator_for(
         schema, default=jsonschema.Draft202012Validator
     )

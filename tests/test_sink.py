@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline import outcome_codec
 from pipeline.errors import OutputError, SpecError
 from pipeline.records import GeneratedImage, ImageFile, Outcome, Usage
 from pipeline.sink import (
@@ -95,6 +96,42 @@ def test_every_column_round_trips(tmp_path: Path) -> None:
         and second["title"] is None
         and second["attempts"] == 0
     )
+
+
+def test_columns_from_the_journal_write_what_the_outcomes_write(
+    tmp_path: Path,
+) -> None:
+    """The journal replays outcomes as columns; mixed with single outcomes, cut across row groups and parts and
+    with a kept column that widens, they give the same dataset as the outcomes one by one."""
+    image = ImageFile("images/a-1.png", "image/png", "ab" * 32, 1234)
+    outcomes = [
+        outcome(
+            f"r{i}",
+            line=i,
+            text=f"text {i} \U0001f600" if i % 3 else "bad \ud800",
+            images=(image,) if i % 4 == 0 else (),
+            usage=Usage(i, 2 * i, 0, 0, 3 * i, 0),
+            cost_usd=None if i == 5 else i / 100,
+            started_at=T0 + timedelta(seconds=i) if i % 2 else None,
+            finished_at=T0 + timedelta(seconds=i, microseconds=7),
+            kept={"n": i if i < 8 else i + 0.5, "title": f"t{i}"},
+        )
+        for i in range(13)
+    ]
+
+    def as_columns(chunk: list[Outcome]) -> dict[str, list[Any]]:
+        return outcome_codec.decode_columns([outcome_codec.encode(o) for o in chunk])
+
+    mixed: list[Any] = [as_columns(outcomes[:7]), outcomes[7], as_columns(outcomes[8:])]
+    sizes = {"rows_per_file": 5, "row_group_size": 2}
+    keep = ["n", "title"]
+    assert write_results(tmp_path / "a", mixed, keep_fields=keep, **sizes) == 13
+    write_results(tmp_path / "b", outcomes, keep_fields=keep, **sizes)
+    by_columns, by_outcomes = read_results(tmp_path / "a"), read_results(tmp_path / "b")
+    assert by_columns.schema.field("n").type == pa.float64()
+    assert by_columns.to_pylist() == by_outcomes.to_pylist()
+    written = [pq.ParquetFile(p).metadata.num_rows for p in parts(tmp_path / "a")]
+    assert sum(written) == 13 and max(written) == 5
 
 
 def test_text_that_is_not_unicode_is_written_with_a_replacement_character(

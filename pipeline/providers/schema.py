@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.protocols
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ReplyInvalid
 from pipeline.records import Usage
+
+if TYPE_CHECKING:
+    import jsonschema.protocols
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 
@@ -58,6 +57,8 @@ def structured(text: str, schema: Mapping[str, Any] | None, usage: Usage) -> str
             usage=usage,
         ) from None
     if schema is not None:
+        import jsonschema.exceptions  # on first use: 50 ms of start-up that most jobs never need
+
         error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(value))
         if error is not None:
             where = "/".join(str(step) for step in error.absolute_path) or "(root)"
@@ -73,6 +74,8 @@ def _validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
     cached = _VALIDATORS.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1]
+    import jsonschema.validators
+
     plain = json.loads(to_json(schema))  # jsonschema wants plain dicts
     validator = jsonschema.validators.validator_for(plain)(plain)
     if len(_VALIDATORS) >= _MAX_CACHED:
