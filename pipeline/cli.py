@@ -7,6 +7,7 @@ request limit (resumable); 130 interrupted (resumable).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -59,6 +60,18 @@ def exit_code(result: RunResult | BaseException) -> int:
 def _fail(console: Console, exc: BaseException) -> None:
     console.print(f"[red]{type(exc).__name__}[/red]: {exc}", highlight=False)
     sys.exit(exit_code(exc))
+
+
+def _tune_gc() -> None:
+    """Fewer cyclic garbage collections during a run.
+
+    A run allocates a few objects per row and frees nearly all of them by reference counting, yet the default
+    thresholds start a collection every 700 allocations, each walking the young objects, and now and then
+    every object alive: 5% of a 40,000-row run's time at zero latency. Objects that exist before the run
+    (modules, the spec) are frozen out of collections, and collections are rarer; cycles are still collected.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 @click.group()
@@ -146,6 +159,7 @@ def run_command(
                 return await run_job(spec, options, stats=stats)
 
         try:
+            _tune_gc()
             result = anyio.run(main)
         except KeyboardInterrupt:
             console.print(

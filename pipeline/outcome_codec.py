@@ -70,7 +70,9 @@ def to_utc(value: datetime) -> datetime:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else to_utc(value).isoformat()
+    if value is None:
+        return None
+    return (value if value.tzinfo is UTC else to_utc(value)).isoformat()
 
 
 def _from_iso(value: str | None) -> datetime | None:

@@ -201,9 +201,8 @@ class AiohttpTransport:
             ) as response:
                 payload = await response.read()
                 status = response.status
-                response_headers = {
-                    name.lower(): value for name, value in response.headers.items()
-                }
+                # case-insensitive already: `.get("retry-after")` finds "Retry-After"
+                response_headers = response.headers
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         return HttpResponse(status, response_headers, payload, elapsed_ms)
 

@@ -332,6 +332,25 @@ async def test_disk_full_fails_the_batch_and_keeps_the_journal_consistent(
     reopened.close()
 
 
+async def test_a_journal_from_before_spend_was_booked_per_batch_is_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    journal = open_journal(tmp_path)
+    await record_all(journal, [full_outcome("a", cost_usd=0.5)])
+    old = sqlite3.connect(tmp_path / JOURNAL_NAME)
+    old.execute(  # what earlier versions booked spend with
+        "CREATE TRIGGER outcomes_spend AFTER INSERT ON outcomes WHEN NEW.cost_usd IS NOT NULL "
+        "BEGIN UPDATE spend SET usd = usd + NEW.cost_usd; END"
+    )
+    old.commit()
+    old.close()
+    journal = open_journal(tmp_path)
+    await record_all(journal, [full_outcome("b", cost_usd=0.25)])
+    reopened = open_journal(tmp_path)
+    assert reopened.spent_usd() == pytest.approx(0.75)
+    reopened.close()
+
+
 async def test_submit_returns_before_the_commit_and_waits_once_too_many_are_unsaved(
     tmp_path: Path,
 ) -> None:

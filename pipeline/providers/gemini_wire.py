@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
@@ -161,6 +162,9 @@ def wants_image(settings: GenerationSettings, model: str | None = None) -> bool:
     return is_image_model(model)
 
 
+@functools.lru_cache(
+    maxsize=64
+)  # asked for every reply, answered by a handful of names
 def is_image_model(model: str) -> bool:
     """An image-output model by the catalog; a name it does not know (an aggregator's "google/...-image-preview")
     counts when it says "-image", as Google's image model ids all do."""
@@ -179,12 +183,12 @@ def usage_from(meta: object) -> Usage:
         if isinstance(detail, dict) and detail.get("modality") == "IMAGE":
             image_output += to_int(detail.get("tokenCount"))
     return Usage(
-        input_tokens=to_int(meta.get("promptTokenCount")),
-        output_tokens=to_int(meta.get("candidatesTokenCount")),
-        thinking_tokens=to_int(meta.get("thoughtsTokenCount")),
-        cached_tokens=to_int(meta.get("cachedContentTokenCount")),
-        total_tokens=to_int(meta.get("totalTokenCount")),
-        image_output_tokens=image_output,
+        to_int(meta.get("promptTokenCount")),
+        to_int(meta.get("candidatesTokenCount")),
+        to_int(meta.get("thoughtsTokenCount")),
+        to_int(meta.get("cachedContentTokenCount")),
+        to_int(meta.get("totalTokenCount")),
+        image_output,
     )
 
 
@@ -224,17 +228,23 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
         )
     candidate = candidates[0]
     content = candidate.get("content")
-    reply = _collect(content.get("parts") if isinstance(content, dict) else None, usage)
     finish = _str(candidate.get("finishReason"))
-    return judge(
-        replace(reply, finish_reason=finish, model_version=version),
-        prompt.generation,
-        finish,
-        model=prompt.model,
+    reply = _collect(
+        content.get("parts") if isinstance(content, dict) else None,
+        usage,
+        finish_reason=finish,
+        model_version=version,
     )
+    return judge(reply, prompt.generation, finish, model=prompt.model)
 
 
-def _collect(parts: object, usage: Usage) -> Reply:
+def _collect(
+    parts: object,
+    usage: Usage,
+    *,
+    finish_reason: str | None,
+    model_version: str | None,
+) -> Reply:
     """Text (thought parts left out), function calls and images from a candidate's parts."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -255,6 +265,8 @@ def _collect(parts: object, usage: Usage) -> Reply:
         text="".join(texts) or None,
         images=tuple(images),
         function_calls=to_json(calls) if calls else None,
+        finish_reason=finish_reason,
+        model_version=model_version,
     )
 
 

@@ -110,6 +110,8 @@ def decode_reply_body(raw: bytes) -> Any:
 
 def to_int(value: object) -> int:
     """int64 fields may arrive as JSON strings."""
+    if type(value) is int:  # nearly always
+        return value
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
