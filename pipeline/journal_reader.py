@@ -124,7 +124,7 @@ class JournalReader:
                 yield outcome_codec.decode(row)
 
     def iter_outcome_columns(
-        self, batch_size: int = 10_000
+        self, batch_size: int = 5_000
     ) -> Iterator[dict[str, list[Any]]]:
         """The same outcomes in the same order, `batch_size` at a time as `outcome_codec.decode_columns` gives
         them: what the results are written from."""

@@ -77,6 +77,8 @@ _ARROW_KIND: dict[Kind, pa.DataType] = {
     "float64": pa.float64(),
     "bool": pa.bool_(),
 }
+# Columns with few distinct values; a dictionary over ids or texts costs time and memory and saves nothing.
+_DICTIONARY_COLUMNS = ["status", "finish_reason", "model_version", "error_code"]
 _CHUNK_ROWS = 4096  # outcomes held as Python objects before they become Arrow arrays
 # a row group ends at row_group_size rows or this many bytes, whichever comes first
 _MAX_GROUP_BYTES = 64 * 1024 * 1024
@@ -103,7 +105,7 @@ def write_results(
     *,
     keep_fields: Sequence[str],
     rows_per_file: int = 250_000,
-    row_group_size: int = 50_000,
+    row_group_size: int = 20_000,
 ) -> int:
     """Write `outcomes` (in the order given) as DIR/results/part-NNNNN.parquet and return the rows written.
 
@@ -271,7 +273,10 @@ class _Parts:
         self.writer_kinds = self._current_kinds()
         path = self.folder / f"part-{len(self.written):05d}.parquet"
         self.writer = pq.ParquetWriter(
-            path, results_schema(self.writer_kinds), compression="zstd"
+            path,
+            results_schema(self.writer_kinds),
+            compression="zstd",
+            use_dictionary=_DICTIONARY_COLUMNS,
         )
         self.written.append((path, self.writer_kinds))
 
@@ -341,7 +346,12 @@ def _rewrite_part(
 ) -> None:
     tmp = path.with_name(f".rewrite-{path.name}")
     source = pq.ParquetFile(path)
-    with pq.ParquetWriter(tmp, results_schema(new), compression="zstd") as writer:
+    with pq.ParquetWriter(
+        tmp,
+        results_schema(new),
+        compression="zstd",
+        use_dictionary=_DICTIONARY_COLUMNS,
+    ) as writer:
         for group in range(source.num_row_groups):
             table = source.read_row_group(group)
             batches = [_cast_batch(batch, old, new) for batch in table.to_batches()]
