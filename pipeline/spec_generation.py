@@ -80,8 +80,8 @@ def _load_schema(key: str, value: Any, base: Path) -> dict[str, Any]:
 
 def _load_tools(key: str, value: Any, base: Path) -> tuple[dict[str, Any], ...]:
     """A JSON list of function declarations: {"name", "description", "parameters" (a JSON Schema)}."""
+    tools = _load_json(key, value, base)  # first: it refuses a value that is not a path
     where = str(base / value)
-    tools = _load_json(key, value, base)
     if not isinstance(tools, list) or not tools:
         raise _Bad(
             key,

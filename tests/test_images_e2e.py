@@ -311,9 +311,9 @@ CHAT_OUTCOMES = {  # OpenAI's one name for every filter
     "prompt-blocked": ("blocked", "CONTENT_FILTER"),
     "reply-stopped": ("blocked", "CONTENT_FILTER"),
 }
-IMAGES_API_OUTCOMES = {  # the images API refuses with a 400 content_policy_violation
+IMAGES_API_OUTCOMES = {  # the images API refuses with a 400 content_policy_violation: blocked, as on chat
     "fine": ("ok", None),
-    **dict.fromkeys(list(SAFETY_ROWS)[1:], ("failed", "content_policy_violation")),
+    **dict.fromkeys(list(SAFETY_ROWS)[1:], ("blocked", "CONTENT_FILTER")),
 }
 
 

@@ -276,6 +276,12 @@ max_video_s = 3600
             "generation.tools_file",
             "does not exist",
         ),
+        ("[generation]\ntools_file = 3", "generation.tools_file", "non-empty string"),
+        (
+            "[generation]\nresponse_schema_file = 3",
+            "generation.response_schema_file",
+            "non-empty string",
+        ),
         ('[output]\nkeep_fields = "title"', "output.keep_fields", "a list"),
         (
             '[output]\nkeep_fields = ["title", "title"]',

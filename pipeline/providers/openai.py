@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 from pipeline.providers.auth import Credentials
 from pipeline.providers.base import ProviderBase
+from pipeline.providers.errors_map import read_error_body
 from pipeline.providers.gemini_wire import encode, media_resolution, wants_image
 from pipeline.providers.openai_reply import parse_chat_reply, parse_images_reply
-from pipeline.records import HttpRequest, HttpResponse, Part, Prompt, Reply
+from pipeline.records import HttpRequest, HttpResponse, Part, Prompt, Reply, Usage
 
 __all__ = (
     "OpenAIProvider",
@@ -83,6 +84,17 @@ class OpenAIProvider(ProviderBase):
         )
 
     def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
+        if response.status == 400:
+            refusal = read_error_body(response.body)
+            if refusal.code == "content_policy_violation":
+                # OpenAI's images API (and some aggregators' chat) refuse a prompt this way: the safety filter's
+                # verdict, final like a `content_filter` finish reason, not an error worth retrying.
+                return Reply(
+                    "blocked",
+                    Usage(),
+                    error_code="CONTENT_FILTER",
+                    error_message=f"the prompt was refused by a filter ({refusal.message})",
+                )
         self._raise_for_status(response)
         if self._to_images_api(prompt):
             return parse_images_reply(response.body, prompt)

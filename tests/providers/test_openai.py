@@ -164,6 +164,31 @@ def test_images_endpoint_for_text_only_prompts(
     assert (empty.status, empty.error_code) == ("failed", "NO_IMAGE")
 
 
+def test_a_content_policy_refusal_of_the_images_endpoint_is_blocked(
+    image_provider: OpenAIProvider,
+) -> None:
+    image_prompt = prompt(
+        Part(text="A watercolour fox"), model="gemini-3.1-flash-image", response_modalities=("IMAGE",)
+    )  # fmt: skip
+    refusal = {
+        "error": {
+            "message": "Your request was rejected by the safety system.",
+            "type": "invalid_request_error",
+            "code": "content_policy_violation",
+        }
+    }
+    reply = image_provider.parse(
+        HttpResponse(400, {}, json.dumps(refusal).encode()), image_prompt
+    )
+    assert (reply.status, reply.error_code) == ("blocked", "CONTENT_FILTER")
+    assert "safety system" in (reply.error_message or "")
+    other = {"error": {"message": "bad size", "code": "invalid_value"}}
+    with pytest.raises(RequestRejected):
+        image_provider.parse(
+            HttpResponse(400, {}, json.dumps(other).encode()), image_prompt
+        )
+
+
 def test_a_prompt_with_media_goes_to_chat_even_with_the_images_endpoint(
     image_provider: OpenAIProvider,
 ) -> None:
