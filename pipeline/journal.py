@@ -97,7 +97,7 @@ class _Batch:
     done: anyio.Event = field(default_factory=anyio.Event)
     error: str | None = None
     settled: bool = False  # committed, or failed with `error`
-    waiters: int = 0  # record() calls that will see `error`; submit() does not wait
+    waiters: int = 0  # callers that wait for the commit and so will see `error`
 
 
 class Journal(JournalReader):
@@ -198,10 +198,8 @@ class Journal(JournalReader):
             for batch in (self._committing, self._collecting):
                 if batch is not None and batch.rows and not batch.settled:
                     self._commit(batch)
-                    if batch.error is not None and not batch.waiters:
-                        self._unreported = batch.error
                 if batch is not None:
-                    batch.done.set()
+                    self._settle(batch)
             self._committing = None
             self.close()
         if exc_type is None:
@@ -252,7 +250,7 @@ class Journal(JournalReader):
     def _check_entered(self) -> None:
         if self._task_group is None or self._closing:
             raise RuntimeError(
-                "Journal.record() needs the journal entered: `async with journal: ...`"
+                "the journal takes outcomes only while entered: `async with journal: ...`"
             )
 
     async def _wait_for(self, batch: _Batch) -> None:
@@ -260,6 +258,12 @@ class Journal(JournalReader):
         await batch.done.wait()
         if batch.error is not None:
             raise OutputError(batch.error)
+
+    def _settle(self, batch: _Batch) -> None:
+        """Wake the batch's waiters; an error that none of them will see is kept for the next submit()."""
+        if batch.error is not None and not batch.waiters:
+            self._unreported = batch.error
+        batch.done.set()
 
     def _raise_unreported(self) -> None:
         error, self._unreported = self._unreported, None
@@ -274,9 +278,7 @@ class Journal(JournalReader):
                 self._committing, self._collecting = self._collecting, _Batch()
                 batch = self._committing
                 await anyio.to_thread.run_sync(self._commit, batch)
-                if batch.error is not None and not batch.waiters:
-                    self._unreported = batch.error
-                batch.done.set()
+                self._settle(batch)
                 self._committing = None
             if self._closing:
                 return

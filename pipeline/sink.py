@@ -272,12 +272,7 @@ class _Parts:
     def _open_part(self) -> None:
         self.writer_kinds = self._current_kinds()
         path = self.folder / f"part-{len(self.written):05d}.parquet"
-        self.writer = pq.ParquetWriter(
-            path,
-            results_schema(self.writer_kinds),
-            compression="zstd",
-            use_dictionary=_DICTIONARY_COLUMNS,
-        )
+        self.writer = _parquet_writer(path, results_schema(self.writer_kinds))
         self.written.append((path, self.writer_kinds))
 
     def _close_part(self) -> None:
@@ -285,6 +280,12 @@ class _Parts:
             self.writer.close()
             self.writer = None
             self.part_rows = 0
+
+
+def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(
+        path, schema, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
+    )
 
 
 def _outcome_columns(outcomes: list[Outcome]) -> dict[str, list[Any]]:
@@ -346,12 +347,7 @@ def _rewrite_part(
 ) -> None:
     tmp = path.with_name(f".rewrite-{path.name}")
     source = pq.ParquetFile(path)
-    with pq.ParquetWriter(
-        tmp,
-        results_schema(new),
-        compression="zstd",
-        use_dictionary=_DICTIONARY_COLUMNS,
-    ) as writer:
+    with _parquet_writer(tmp, results_schema(new)) as writer:
         for group in range(source.num_row_groups):
             table = source.read_row_group(group)
             batches = [_cast_batch(batch, old, new) for batch in table.to_batches()]
