@@ -27,12 +27,12 @@ from typing import Self
 
 import psutil
 
-from pipeline.media_probe import probe_media
-from pipeline.providers.auth import StaticCredentials
-from pipeline.providers.gemini import GeminiProvider
+from pipeline.auth import StaticCredentials
+from pipeline.media._probe import probe_media
+from pipeline.media._uploads import Uploads
+from pipeline.providers import GeminiProvider
 from pipeline.records import UploadedFile
 from pipeline.transport import AiohttpTransport
-from pipeline.uploads import Uploads
 
 MB = 1_000_000
 KEY = "bench-key"

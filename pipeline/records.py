@@ -231,3 +231,19 @@ class Outcome:
     finished_at: datetime | None = None
     line: int | None = None
     kept: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalTotals:
+    """Aggregates over the latest outcome of every row (SQL, no decoding). `spent_usd` also counts outcomes
+    that a later one replaced (e.g. a `failed` row retried with --retry-failed): money that was really spent."""
+
+    rows: int = 0
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    attempts: int = 0
+    spent_usd: float = 0.0
+    unpriced_rows: int = (
+        0  # rows sent to a model without a price: their cost is unknown, not zero
+    )

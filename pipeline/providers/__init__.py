@@ -11,21 +11,24 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pipeline.errors import SpecError
-from pipeline.providers.auth import Credentials, resolve_credentials
-from pipeline.providers.base import Provider
-from pipeline.providers.gemini import GeminiProvider
-from pipeline.providers.openai import OpenAIProvider
-from pipeline.providers.vertex import VertexProvider
+
+from ._base import Provider
+from ._credentials import Credentials
+from ._gemini import GeminiProvider
+from ._openai import OpenAIProvider
+from ._vertex import VertexProvider
 
 __all__ = (
     "PROVIDERS",
     "Credentials",
+    "GeminiProvider",
+    "OpenAIProvider",
     "Provider",
+    "VertexProvider",
     "make_provider",
-    "resolve_credentials",
 )
 
 
@@ -76,7 +79,9 @@ def _openai(spec: ProviderSpecLike, credentials: Credentials) -> Provider:
             'the openai provider needs a base_url with the version path, e.g. "https://api.example.com/v1"',
             key="provider.base_url",
         )
-    endpoint = "images" if spec.image_endpoint == "images" else "chat"
+    endpoint: Literal["chat", "images"] = (
+        "images" if spec.image_endpoint == "images" else "chat"
+    )
     return OpenAIProvider(
         model=spec.model,
         credentials=credentials,

@@ -10,13 +10,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.auth import GcloudCredentials, StaticCredentials, resolve_credentials
 from pipeline.errors import CredentialsError
-from pipeline.providers.auth import (
-    GcloudCredentials,
-    StaticCredentials,
-    resolve_credentials,
-)
-from pipeline.spec import ProviderSpec
+from pipeline.spec._load import ProviderSpec
 
 
 def spec(kind: Any, **kwargs: Any) -> ProviderSpec:

@@ -16,7 +16,7 @@ from pipeline.errors import (
     ServerError,
     TransportError,
 )
-from pipeline.providers.errors_map import (
+from pipeline.providers._errors_map import (
     RULES,
     Call,
     ErrorBody,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from pipeline.auth import StaticCredentials
 from pipeline.errors import CredentialsError, RateLimited, ReplyInvalid, RequestRejected
-from pipeline.providers.auth import StaticCredentials
-from pipeline.providers.base import UPLOAD_CHUNK_BYTES, upload_chunks
-from pipeline.providers.gemini import GeminiProvider
-from pipeline.providers.gemini_wire import BLOCKING_FINISH_REASONS, is_image_model
+from pipeline.providers import GeminiProvider
+from pipeline.providers._base import UPLOAD_CHUNK_BYTES, upload_chunks
+from pipeline.providers._gemini_wire import BLOCKING_FINISH_REASONS, is_image_model
 from pipeline.records import (
     FileSlice,
     GenerationSettings,

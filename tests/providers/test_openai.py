@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.auth import StaticCredentials
 from pipeline.errors import (
     CredentialsError,
     RateLimited,
@@ -15,13 +16,12 @@ from pipeline.errors import (
     RequestRejected,
     ServerError,
 )
-from pipeline.providers.auth import StaticCredentials
-from pipeline.providers.openai import (
-    OpenAIProvider,
-    audio_format,
-    image_size,
+from pipeline.providers._openai import OpenAIProvider, audio_format, image_size
+from pipeline.providers._openai_reply import (
+    image_tokens,
+    parse_images_reply,
+    usage_from,
 )
-from pipeline.providers.openai_reply import image_tokens, parse_images_reply, usage_from
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt, Usage
 
 SCHEMA = {

@@ -7,7 +7,12 @@ from types import MappingProxyType
 import pytest
 
 from pipeline.errors import ReplyInvalid
-from pipeline.providers.schema import decode_reply_body, strip_fence, structured, to_int
+from pipeline.providers._schema import (
+    decode_reply_body,
+    strip_fence,
+    structured,
+    to_int,
+)
 from pipeline.records import Usage
 
 

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.auth import StaticCredentials
 from pipeline.errors import CredentialsError
-from pipeline.providers.auth import StaticCredentials
-from pipeline.providers.gemini import GeminiProvider
-from pipeline.providers.vertex import VertexProvider
+from pipeline.providers import GeminiProvider, VertexProvider
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt
 
 PROMPT = Prompt(

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from pipeline.auth import StaticCredentials
 from pipeline.emulator.files import FileStore
 from pipeline.emulator.models import lookup
 from pipeline.emulator.openai_request import chat_request
 from pipeline.emulator.request import GenRequest, parse_generate
-from pipeline.providers.auth import StaticCredentials
-from pipeline.providers.gemini import GeminiProvider
-from pipeline.providers.openai import OpenAIProvider
-from pipeline.providers.vertex import VertexProvider
+from pipeline.providers import GeminiProvider, OpenAIProvider, VertexProvider
 from pipeline.records import GenerationSettings, HttpRequest, Part, Prompt
 
 SCHEMA = {

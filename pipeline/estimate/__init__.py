@@ -1,0 +1,10 @@
+"""`pipeline estimate`: checks every row and media file, sums tokens and cost."""
+
+from __future__ import annotations
+
+from ._job import estimate_job, render_estimate
+
+__all__ = (
+    "estimate_job",
+    "render_estimate",
+)

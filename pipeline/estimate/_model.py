@@ -1,0 +1,36 @@
+"""The `Estimate` value: what `pipeline estimate` computes and `_render` prints (apart, so neither imports the other)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ("Estimate",)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What `pipeline estimate` reports. Token and cost figures cover the valid rows only."""
+
+    rows: int
+    valid_rows: int
+    # (line, id, reason) of the first MAX_INVALID_SHOWN invalid rows by line; `invalid_rows` counts them all
+    invalid: list[tuple[int, str, str]]
+    media_by_kind: dict[str, tuple[int, int]]  # kind -> (file references, bytes)
+    input_tokens_by_modality: dict[str, int]  # text, image, audio, video, document
+    input_tokens_exact: int | None  # from countTokens when asked
+    output_tokens_low: int
+    output_tokens_high: int  # summed over rows, thinking and image tokens included
+    cost_low_usd: float | None
+    cost_high_usd: float | None  # None when the model has no price
+    price_note: str
+    method_note: str
+    job: str = ""
+    model: str = ""
+
+    @property
+    def invalid_rows(self) -> int:
+        return self.rows - self.valid_rows
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(self.input_tokens_by_modality.values())

@@ -1,0 +1,180 @@
+"""The seam between the engine and a provider's wire format.
+
+A provider is a pure translator, like httpcore's protocol layer over an injected stream: `build*` turns records
+into an `HttpRequest`, `parse*` turns an `HttpResponse` into records or raises. Neither does I/O, so every
+provider is tested with literal JSON and no network; the engine hands requests to a `transport.Transport`.
+
+`parse` contract: a 2xx that parses gives a `Reply` whose status is `ok`, `blocked` (a safety filter) or
+`failed` (a reply that retrying cannot fix, e.g. MAX_TOKENS with nothing in it). Anything else raises an
+`errors.AttemptError` subclass (`RateLimited` with `retry_after`, `ServerError`, `TransportError` for 408,
+`RequestRejected`, `ReplyInvalid` with `.usage` when a billed reply is unusable) or `errors.CredentialsError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from pipeline.records import (
+    FileSlice,
+    HttpRequest,
+    HttpResponse,
+    Prompt,
+    Reply,
+    UploadedFile,
+)
+
+from ._credentials import Credentials
+from ._errors_map import Call, error_for
+
+__all__ = ("UPLOAD_CHUNK_BYTES", "Provider", "ProviderBase", "upload_chunks")
+
+# The Files API takes resumable uploads in chunks of this size (a multiple of 256 KiB, as the protocol wants).
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class Provider(Protocol):
+    """One wire format. Build a request per attempt; the same `Prompt` always gives the same body bytes."""
+
+    kind: str  # "gemini" | "vertex" | "openai"
+    model: str
+    supports_files: bool  # the Files API is available (gemini only)
+    supports_count_tokens: bool
+
+    def build(
+        self, prompt: Prompt, *, timeout_s: float | None = None
+    ) -> HttpRequest: ...
+
+    def parse(self, response: HttpResponse, prompt: Prompt) -> Reply: ...
+
+    def build_count_tokens(self, prompt: Prompt) -> HttpRequest:
+        """:raises NotImplementedError: when `supports_count_tokens` is False."""
+        ...
+
+    def parse_count_tokens(self, response: HttpResponse) -> int: ...
+
+    # Files API. A resumable upload: start, then chunks of UPLOAD_CHUNK_BYTES sent as FileSlice bodies (the
+    # transport streams them from disk), the last one with final=True. All raise NotImplementedError when
+    # `supports_files` is False.
+    def build_upload_start(
+        self, *, size: int, mime_type: str, display_name: str
+    ) -> HttpRequest: ...
+
+    def parse_upload_start(self, response: HttpResponse) -> str:
+        """The upload URL the chunks go to."""
+        ...
+
+    def build_upload_chunk(
+        self, upload_url: str, chunk: FileSlice, *, final: bool
+    ) -> HttpRequest: ...
+
+    def parse_upload_chunk(self, response: HttpResponse) -> UploadedFile | None:
+        """None until the server has the whole file; then the File resource (poll it until ACTIVE)."""
+        ...
+
+    def build_get_file(self, name: str) -> HttpRequest: ...
+
+    def parse_file(self, response: HttpResponse) -> UploadedFile: ...
+
+    def build_delete_file(self, name: str) -> HttpRequest: ...
+
+
+def upload_chunks(
+    path: str, size: int, chunk_bytes: int = UPLOAD_CHUNK_BYTES
+) -> list[tuple[FileSlice, bool]]:
+    """The (slice, final) pairs that upload the first `size` bytes of `path`; an empty file is one empty chunk."""
+    if size <= 0:
+        return [(FileSlice(path, 0, 0), True)]
+    offsets = range(0, size, chunk_bytes)
+    return [
+        (
+            FileSlice(path, start, min(chunk_bytes, size - start)),
+            start + chunk_bytes >= size,
+        )
+        for start in offsets
+    ]
+
+
+class ProviderBase:
+    """What every provider shares: auth headers from the credentials, the error mapping, and refusals for the
+    optional operations (count tokens, Files API) that a subclass does not support."""
+
+    kind = "base"
+    supports_files = False
+    supports_count_tokens = False
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        credentials: Credentials,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.credentials = credentials
+        self._extra = dict(extra_headers or {})
+        self._auth_seen: Mapping[str, str] | None = None
+        self._json_headers: Mapping[str, str] = {}
+        self._bare_headers: Mapping[str, str] = {}
+
+    def _headers(self, *, json_body: bool = True) -> Mapping[str, str]:
+        """The request headers. Rebuilt only when the credentials hand out a new mapping (a refreshed token),
+        not per request: this runs thousands of times a second."""
+        auth = self.credentials.headers()
+        if auth is not self._auth_seen:
+            self._bare_headers = {**self._extra, **auth}
+            self._json_headers = {
+                "content-type": "application/json",
+                **self._bare_headers,
+            }
+            self._auth_seen = auth
+        return self._json_headers if json_body else self._bare_headers
+
+    def _raise_for_status(
+        self, response: HttpResponse, call: Call = "generate"
+    ) -> None:
+        if not 200 <= response.status < 300:
+            secrets = [
+                value.removeprefix("Bearer ")
+                for value in self.credentials.headers().values()
+            ]
+            raise error_for(
+                response,
+                credentials_hint=self.credentials.hint(),
+                secrets=secrets,
+                call=call,
+            )
+
+    def _unsupported(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"the {self.kind} provider has no {what}")
+
+    def build_count_tokens(self, prompt: Prompt) -> HttpRequest:
+        raise self._unsupported("countTokens endpoint")
+
+    def parse_count_tokens(self, response: HttpResponse) -> int:
+        raise self._unsupported("countTokens endpoint")
+
+    def build_upload_start(
+        self, *, size: int, mime_type: str, display_name: str
+    ) -> HttpRequest:
+        raise self._unsupported("Files API; send media inline")
+
+    def parse_upload_start(self, response: HttpResponse) -> str:
+        raise self._unsupported("Files API; send media inline")
+
+    def build_upload_chunk(
+        self, upload_url: str, chunk: FileSlice, *, final: bool
+    ) -> HttpRequest:
+        raise self._unsupported("Files API; send media inline")
+
+    def parse_upload_chunk(self, response: HttpResponse) -> UploadedFile | None:
+        raise self._unsupported("Files API; send media inline")
+
+    def build_get_file(self, name: str) -> HttpRequest:
+        raise self._unsupported("Files API; send media inline")
+
+    def parse_file(self, response: HttpResponse) -> UploadedFile:
+        raise self._unsupported("Files API; send media inline")
+
+    def build_delete_file(self, name: str) -> HttpRequest:
+        raise self._unsupported("Files API; send media inline")

@@ -1,0 +1,211 @@
+"""Gemini API (AI Studio) over REST: generateContent, countTokens and the Files API.
+
+The body and reply format live in `gemini_wire.py`, shared with Vertex; this module adds what is specific to
+AI Studio: its URLs, the `x-goog-api-key` header, and the resumable Files API (reference section 8).
+
+Usage::
+
+    provider = GeminiProvider(model="gemini-3.1-pro-preview", credentials=creds)
+    request = provider.build(prompt, timeout_s=600)       # HttpRequest, no I/O
+    reply = provider.parse(await transport.send(request), prompt)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pipeline.errors import ReplyInvalid
+from pipeline.records import (
+    FileSlice,
+    HttpRequest,
+    HttpResponse,
+    Prompt,
+    Reply,
+    UploadedFile,
+)
+
+from . import _gemini_wire as wire
+from ._base import ProviderBase
+from ._credentials import Credentials
+from ._schema import decode_reply_body, to_int
+
+__all__ = ("DEFAULT_BASE_URL", "GeminiProvider", "GoogleBase", "file_from")
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+class GoogleBase(ProviderBase):
+    """What AI Studio and Vertex share: the generateContent body, the reply parser and countTokens replies."""
+
+    kind = "gemini"
+    supports_count_tokens = True
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        credentials: Credentials,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            model=model.removeprefix("models/"),
+            credentials=credentials,
+            extra_headers=extra_headers,
+        )
+
+    def _model_of(self, prompt: Prompt) -> str:
+        return prompt.model.removeprefix("models/") if prompt.model else self.model
+
+    def _generate_url(self, model: str) -> str:
+        raise NotImplementedError
+
+    def build(self, prompt: Prompt, *, timeout_s: float | None = None) -> HttpRequest:
+        body = wire.encode(wire.generate_body(prompt))
+        return HttpRequest(
+            "POST",
+            self._generate_url(self._model_of(prompt)),
+            self._headers(),
+            body,
+            timeout_s,
+        )
+
+    def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
+        self._raise_for_status(response)
+        return wire.parse_reply(response.body, prompt)
+
+    def parse_count_tokens(self, response: HttpResponse) -> int:
+        self._raise_for_status(response)
+        return wire.count_tokens_total(response.body)
+
+
+class GeminiProvider(GoogleBase):
+    """Google AI Studio: `{base_url}/v1beta/models/{model}:generateContent` with `x-goog-api-key`."""
+
+    kind = "gemini"
+    supports_files = True
+    supports_count_tokens = True
+
+    def __init__(
+        self, *, model: str, credentials: Credentials, base_url: str | None = None
+    ) -> None:
+        super().__init__(model=model, credentials=credentials)
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._urls: dict[str, str] = {}
+
+    def _generate_url(self, model: str) -> str:
+        url = self._urls.get(model)
+        if url is None:
+            url = self._urls[model] = (
+                f"{self.base_url}/v1beta/models/{model}:generateContent"
+            )
+        return url
+
+    def build_count_tokens(self, prompt: Prompt) -> HttpRequest:
+        model = self._model_of(prompt)
+        body = wire.encode(
+            {
+                "generateContentRequest": {
+                    "model": f"models/{model}",
+                    **wire.generate_body(prompt),
+                }
+            }
+        )
+        return HttpRequest(
+            "POST",
+            f"{self.base_url}/v1beta/models/{model}:countTokens",
+            self._headers(),
+            body,
+        )
+
+    def build_upload_start(
+        self, *, size: int, mime_type: str, display_name: str
+    ) -> HttpRequest:
+        headers = {
+            **self._headers(),
+            "x-goog-upload-protocol": "resumable",
+            "x-goog-upload-command": "start",
+            "x-goog-upload-header-content-length": str(size),
+            "x-goog-upload-header-content-type": mime_type,
+        }
+        body = wire.encode({"file": {"displayName": display_name}})
+        return HttpRequest(
+            "POST", f"{self.base_url}/upload/v1beta/files", headers, body
+        )
+
+    def parse_upload_start(self, response: HttpResponse) -> str:
+        self._raise_for_status(response, "files")
+        url = response.headers.get("x-goog-upload-url")
+        if not url:
+            raise ReplyInvalid(
+                "the upload start reply has no X-Goog-Upload-URL header",
+                code="NO_UPLOAD_URL",
+            )
+        return url
+
+    def build_upload_chunk(
+        self, upload_url: str, chunk: FileSlice, *, final: bool
+    ) -> HttpRequest:
+        """One chunk; `chunk.offset` is the offset in the upload too (uploads start at the file's first byte)."""
+        headers = {
+            **self._headers(json_body=False),
+            "x-goog-upload-command": "upload, finalize" if final else "upload",
+            "x-goog-upload-offset": str(chunk.offset),
+        }
+        return HttpRequest("POST", upload_url, headers, chunk)
+
+    def parse_upload_chunk(self, response: HttpResponse) -> UploadedFile | None:
+        self._raise_for_status(response, "files")
+        status = response.headers.get("x-goog-upload-status", "").lower()
+        if status == "final" or (not status and response.body.strip()):
+            return file_from(decode_reply_body(response.body))
+        return None
+
+    def build_get_file(self, name: str) -> HttpRequest:
+        return HttpRequest("GET", self._file_url(name), self._headers(json_body=False))
+
+    def parse_file(self, response: HttpResponse) -> UploadedFile:
+        self._raise_for_status(response, "files")
+        return file_from(decode_reply_body(response.body))
+
+    def build_delete_file(self, name: str) -> HttpRequest:
+        return HttpRequest(
+            "DELETE", self._file_url(name), self._headers(json_body=False)
+        )
+
+    def _file_url(self, name: str) -> str:
+        """`name` is "files/abc", "abc", or the file's URI."""
+        file_id = name.rstrip("/").rsplit("/", 1)[-1]
+        return f"{self.base_url}/v1beta/files/{file_id}"
+
+
+def file_from(doc: Any) -> UploadedFile:
+    """A File resource (or `{"file": File}`, as the final upload chunk returns it) -> UploadedFile.
+
+    A missing `state` is taken as ACTIVE: the API always sends one, and a file is usable unless it says otherwise.
+    """
+    if isinstance(doc, dict) and isinstance(doc.get("file"), dict):
+        doc = doc["file"]
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        raise ReplyInvalid(
+            "the reply is not a File resource (no name)", code="INVALID_JSON"
+        )
+    expires = doc.get("expirationTime")
+    try:
+        expires_at = (
+            datetime.fromisoformat(expires) if isinstance(expires, str) else None
+        )
+    except ValueError:
+        expires_at = None
+    return UploadedFile(
+        name=doc["name"],
+        uri=str(doc.get("uri") or ""),
+        mime_type=str(doc.get("mimeType") or "application/octet-stream"),
+        state=str(doc.get("state") or "ACTIVE"),
+        size_bytes=to_int(doc.get("sizeBytes")),
+        sha256=doc.get("sha256Hash")
+        if isinstance(doc.get("sha256Hash"), str)
+        else None,
+        expires_at=expires_at,
+    )

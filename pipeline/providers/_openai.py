@@ -1,0 +1,243 @@
+"""OpenAI-compatible chat completions and image generations (Google's compatibility endpoint, aggregators).
+
+`base_url` includes the version path (`http://host/v1`). Gemini-only settings that OpenAI's schema has no
+field for travel in `extra_body.google`, as Google's endpoint documents: `thinking_config` (only when thought
+summaries are asked for, since it may not be sent with `reasoning_effort`), `image_config`, and
+`generation_config` for `media_resolution`. `top_k` is not sent. Replies are read by `openai_reply.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import posixpath
+from typing import Any, Literal
+
+from pipeline.records import HttpRequest, HttpResponse, Part, Prompt, Reply, Usage
+
+from ._base import ProviderBase
+from ._credentials import Credentials
+from ._errors_map import read_error_body
+from ._gemini_wire import encode, media_resolution, wants_image
+from ._openai_reply import parse_chat_reply, parse_images_reply
+
+__all__ = (
+    "OpenAIProvider",
+    "audio_format",
+    "chat_body",
+    "content_part",
+    "image_size",
+    "images_body",
+)
+
+_AUDIO_FORMATS = {
+    "audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/x-aiff": "aiff", "audio/x-flac": "flac",
+    "audio/mp4": "m4a", "audio/x-m4a": "m4a",
+}  # fmt: skip
+_IMAGE_SIDES = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+
+
+class OpenAIProvider(ProviderBase):
+    """POST `{base_url}/chat/completions` (or `/images/generations`) with `Authorization: Bearer <key>`.
+
+    :param image_endpoint: "images" sends text-only prompts to the images API; "chat" asks chat completions for
+        `modalities: ["image", "text"]` when an image is wanted.
+    """
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        credentials: Credentials,
+        base_url: str,
+        image_endpoint: Literal["chat", "images"] = "chat",
+    ) -> None:
+        super().__init__(model=model, credentials=credentials)
+        base = base_url.rstrip("/")
+        self.image_endpoint = image_endpoint
+        self._chat_url = f"{base}/chat/completions"
+        self._images_url = f"{base}/images/generations"
+
+    def _to_images_api(self, prompt: Prompt) -> bool:
+        return self.image_endpoint == "images" and all(
+            part.text is not None for part in prompt.parts
+        )
+
+    def build(self, prompt: Prompt, *, timeout_s: float | None = None) -> HttpRequest:
+        model = prompt.model or self.model
+        if self._to_images_api(prompt):
+            return HttpRequest(
+                "POST",
+                self._images_url,
+                self._headers(),
+                encode(images_body(prompt, model)),
+                timeout_s,
+            )
+        return HttpRequest(
+            "POST",
+            self._chat_url,
+            self._headers(),
+            encode(chat_body(prompt, model)),
+            timeout_s,
+        )
+
+    def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
+        if response.status == 400:
+            refusal = read_error_body(response.body)
+            if refusal.code == "content_policy_violation":
+                # OpenAI's images API (and some aggregators' chat) refuse a prompt this way: the safety filter's
+                # verdict, final like a `content_filter` finish reason, not an error worth retrying.
+                return Reply(
+                    "blocked",
+                    Usage(),
+                    error_code="CONTENT_FILTER",
+                    error_message=f"the prompt was refused by a filter ({refusal.message})",
+                )
+        self._raise_for_status(response)
+        if self._to_images_api(prompt):
+            return parse_images_reply(response.body, prompt)
+        return parse_chat_reply(response.body, prompt)
+
+
+def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
+    settings = prompt.generation
+    messages: list[dict[str, Any]] = []
+    if prompt.system:
+        messages.append({"role": "system", "content": prompt.system})
+    messages.append(
+        {"role": "user", "content": [content_part(part) for part in prompt.parts]}
+    )
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    for key, value in (
+        ("max_completion_tokens", settings.max_output_tokens),
+        ("temperature", settings.temperature),
+        ("top_p", settings.top_p),
+        ("seed", settings.seed),
+    ):
+        if value is not None:
+            body[key] = value
+    if settings.stop_sequences:
+        body["stop"] = list(settings.stop_sequences)
+    if settings.response_schema is not None:
+        schema = {
+            "name": "response",
+            "schema": settings.response_schema,
+            "strict": True,
+        }
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
+    elif settings.wants_json:
+        body["response_format"] = {"type": "json_object"}
+    if settings.tools:
+        body["tools"] = [
+            {"type": "function", "function": _function(tool)} for tool in settings.tools
+        ]
+    if settings.thinking_level and not settings.include_thoughts:
+        body["reasoning_effort"] = settings.thinking_level
+    if wants_image(settings, model):
+        body["modalities"] = ["image", "text"]
+    google = _google_extras(prompt)
+    if settings.media_resolution:
+        # A generationConfig field in Gemini's format, so it travels in google.generation_config.
+        google["generation_config"] = {
+            "media_resolution": media_resolution(settings.media_resolution)
+        }
+    if settings.include_thoughts:
+        # reasoning_effort and thinking_config may not both be set (a 400): thought summaries need
+        # thinking_config, so the level goes there too.
+        thinking: dict[str, Any] = {}
+        if settings.thinking_level:
+            thinking["thinking_level"] = settings.thinking_level
+        thinking["include_thoughts"] = True
+        google["thinking_config"] = thinking
+    if google:
+        body["extra_body"] = {"google": google}
+    return body
+
+
+def images_body(prompt: Prompt, model: str) -> dict[str, Any]:
+    texts = [part.text for part in prompt.parts if part.text]
+    text = "\n\n".join([prompt.system, *texts] if prompt.system else texts)
+    body: dict[str, Any] = {"model": model, "prompt": text, "n": 1}
+    size = image_size(
+        prompt.generation.image_size, prompt.generation.image_aspect_ratio
+    )
+    if size is not None:
+        body["size"] = size
+    body["response_format"] = "b64_json"
+    google = _google_extras(prompt)
+    if google:
+        body["extra_body"] = {"google": google}
+    return body
+
+
+def _google_extras(prompt: Prompt) -> dict[str, Any]:
+    settings = prompt.generation
+    config = {
+        key: value
+        for key, value in (
+            ("aspect_ratio", settings.image_aspect_ratio),
+            ("image_size", settings.image_size),
+        )
+        if value is not None
+    }
+    return {"image_config": config} if config else {}
+
+
+def image_size(size: str | None, aspect_ratio: str | None) -> str | None:
+    """ "2K" at "16:9" -> "2048x1152": the long side from the size, the other from the ratio (multiples of 16)."""
+    if size is None and aspect_ratio is None:
+        return None
+    side = _IMAGE_SIDES.get(size or "1K", 1024)
+    wide, high = (int(n) for n in (aspect_ratio or "1:1").split(":"))
+    if wide >= high:
+        return f"{side}x{round(side * high / wide / 16) * 16}"
+    return f"{round(side * wide / high / 16) * 16}x{side}"
+
+
+def content_part(part: Part) -> dict[str, Any]:
+    mime = part.mime_type or "application/octet-stream"
+    if part.data is not None:
+        data = base64.b64encode(part.data).decode("ascii")
+        if mime.startswith("image/"):
+            return {
+                "type": "image_url",
+                "image_url": {"url": f"data:{mime};base64,{data}"},
+            }
+        if mime.startswith("audio/"):
+            return {
+                "type": "input_audio",
+                "input_audio": {"data": data, "format": audio_format(mime)},
+            }
+        file = {
+            "filename": _filename(part, mime),
+            "file_data": f"data:{mime};base64,{data}",
+        }
+        return {"type": "file", "file": file}
+    if part.file_uri is not None:
+        if mime.startswith("image/"):
+            return {"type": "image_url", "image_url": {"url": part.file_uri}}
+        return {"type": "file", "file": {"file_id": part.file_uri}}
+    return {"type": "text", "text": part.text or ""}
+
+
+def audio_format(mime: str) -> str:
+    """ "audio/mpeg" -> "mp3", "audio/x-wav" -> "wav"; otherwise the subtype ("audio/flac" -> "flac")."""
+    return _AUDIO_FORMATS.get(mime, mime.split("/", 1)[-1].removeprefix("x-"))
+
+
+def _filename(part: Part, mime: str) -> str:
+    if part.source_path:
+        return posixpath.basename(part.source_path.replace("\\", "/"))
+    return "document" + (mimetypes.guess_extension(mime) or "")
+
+
+def _function(tool: Any) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool["name"]}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("parameters") is not None:
+        function["parameters"] = tool["parameters"]
+    return function

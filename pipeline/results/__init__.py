@@ -1,0 +1,18 @@
+"""What a reader of DIR sees: the Parquet results, the image files and summary.json."""
+
+from __future__ import annotations
+
+from ._files import remove_image_leftovers
+from ._parquet import ResultColumns, write_image, write_results
+from ._summary import STATUSES, SUMMARY_NAME, build_summary, write_summary
+
+__all__ = (
+    "STATUSES",
+    "SUMMARY_NAME",
+    "ResultColumns",
+    "build_summary",
+    "remove_image_leftovers",
+    "write_image",
+    "write_results",
+    "write_summary",
+)

@@ -1,0 +1,330 @@
+"""The job spec: TOML in, typed and validated objects out, before anything is sent.
+
+Every mistake a user can make in a spec is caught here and reported as one `SpecError` that names the file,
+the dotted key (`limits.concurrency`) and what to write instead; the CLI turns it into exit code 2. This is
+the only module that imports `tomllib`. The checks live in three private helpers: `spec_values` (one parser
+per kind of value), `spec_tables` (each table's keys and the checks across them) and `spec_generation`
+(`[generation]`, plus the two JSON files a spec may name, `response_schema_file` and `tools_file`, so that a
+broken schema fails here and not on every row).
+
+`[generation]` and a row's `generation` object share one parser (`apply_row_overrides`), so a spec and a row
+accept the same names and refuse the same values. Model-specific checks come from `catalog.check_generation`.
+
+Usage::
+
+    spec = load_spec("jobs/summarise.toml")      # raises SpecError
+    spec.fingerprint()                           # same hash <=> same replies; limits and budget excluded
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.errors import RowInvalid, SpecError
+from pipeline.records import GenerationSettings
+
+from ._generation import _FILE_KEYS, _GENERATION_KEYS, _check_model, _parse_generation
+from ._tables import (
+    _INPUT_KEYS,
+    _LIMITS_KEYS,
+    _MEDIA_KEYS,
+    _OUTPUT_KEYS,
+    _PRICING_KEYS,
+    _PROVIDER_KEYS,
+    _TOP_KEYS,
+    OUTPUT_COLUMNS,  # noqa: F401 (re-exported)
+    _input,
+    _output,
+    _provider,
+    _refuse_secrets,
+    _values,
+)
+from ._values import Parser, _Bad, _got, _Section, _text
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """Where requests go. `api_key_env` is the NAME of a variable; None means the provider's default names."""
+
+    kind: Literal["gemini", "vertex", "openai"]
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    project: str | None = None
+    location: str = "global"
+    token_env: str | None = None
+    quota_project: str | None = None
+    image_endpoint: Literal["chat", "images"] = "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    path: Path  # absolute
+    media_dir: Path | None = None  # absolute
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSpec:
+    system: str | None = None
+    template: str | None = None  # already checked with parse_template
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSpec:
+    concurrency: int = 32
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    requests_per_day: int | None = None
+    max_attempts: int = 6
+    request_timeout_s: float = 600.0
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    dir: Path | None = None  # absolute; None: --out or ./out/<name>
+    keep_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PricingSpec:
+    """USD per million tokens (per image for `per_image`); None keeps the built-in table's value."""
+
+    input_per_million: float | None = None
+    output_per_million: float | None = None
+    cached_input_per_million: float | None = None
+    image_output_per_million: float | None = None
+    input_above_200k_per_million: float | None = None
+    output_above_200k_per_million: float | None = None
+    per_image: float | None = None
+
+    def overrides(self) -> dict[str, float]:
+        """The keys the spec set, by their `[pricing]` names (`pricing.price_for` lays them over the table)."""
+        return {
+            name: value
+            for name in self.__slots__
+            if (value := getattr(self, name)) is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSpec:
+    """Media handling; the `max_*` fields override the built-in per-model limits."""
+
+    upload_threshold_bytes: int | None = None
+    delete_uploads: bool = False
+    max_inline_bytes: int | None = None
+    max_file_bytes: int | None = None
+    max_images: int | None = None
+    max_audio_s: float | None = None
+    max_video_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    name: str
+    path: Path  # the spec file, absolute
+    provider: ProviderSpec
+    input: InputSpec
+    prompt: PromptSpec = field(default_factory=PromptSpec)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    limits: LimitsSpec = field(default_factory=LimitsSpec)
+    output: OutputSpec = field(default_factory=OutputSpec)
+    pricing: PricingSpec = field(default_factory=PricingSpec)
+    media: MediaSpec = field(default_factory=MediaSpec)
+
+    def describe(self) -> dict[str, object]:
+        """What determines the replies, as a flat {dotted.key: value} dict (JSON values), so that a resumed
+        run can say which setting differs. Limits, budget, output dir and pricing are left out on purpose:
+        a user must be able to resume with a raised budget or other limits."""
+        described: dict[str, object] = {
+            "provider.kind": self.provider.kind,
+            "provider.model": self.provider.model,
+            "provider.base_url": self.provider.base_url,
+            "input.path": str(self.input.path),
+            "input.media_dir": None
+            if self.input.media_dir is None
+            else str(self.input.media_dir),
+            "prompt.system": self.prompt.system,
+            "prompt.template": self.prompt.template,
+            "output.keep_fields": list(self.output.keep_fields),
+        }
+        for item in fields(GenerationSettings):
+            value = getattr(self.generation, item.name)
+            if item.name in ("response_schema", "tools"):
+                # The content, not the file name: editing the schema file changes the replies.
+                value = None if not value else "sha256:" + _sha256(_canonical(value))
+            elif isinstance(value, tuple):
+                value = list(value)
+            described[f"generation.{item.name}"] = value
+        return described
+
+    def fingerprint(self) -> str:
+        """sha256 hex of `describe()`: equal fingerprints mean the same requests for the same rows."""
+        return _sha256("spec-v1\n" + _canonical(self.describe()))
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and validate a job spec; raises SpecError naming the file, the key and what was expected."""
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("job spec not found; check the path", file=file) from None
+    except OSError as exc:
+        raise SpecError(
+            f"cannot read the job spec: {exc.strerror}", file=file
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(
+            "not UTF-8 text; save the job spec as UTF-8", file=file
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        # Its message ends with "(at line L, column C)", which is what the user needs.
+        raise SpecError(f"not valid TOML: {exc}", file=file) from None
+    try:
+        return _build(data, path.resolve())
+    except _Bad as bad:
+        raise SpecError(bad.message, file=file, key=bad.key) from None
+
+
+def apply_row_overrides(
+    settings: GenerationSettings, overrides: Mapping[str, Any], model: str
+) -> GenerationSettings:
+    """`settings` with a row's `generation` object laid over it, checked like `[generation]`.
+
+    A null value means "not given" (Parquet structs hold nulls for absent keys). File keys are refused:
+    a row cannot name files.
+    Raises RowInvalid with the dotted key and what was expected.
+    """
+    if not isinstance(overrides, Mapping):
+        raise RowInvalid(
+            f"generation: expected an object of generation settings, got {_got(overrides)}"
+        )
+    if not overrides:
+        return settings
+    try:
+        for key in _FILE_KEYS:
+            if overrides.get(key) is not None:
+                raise _Bad(
+                    f"generation.{key}",
+                    "files can only be named in the job spec's [generation]",
+                )
+        changes = _parse_generation(
+            _Section(overrides, "generation", _GENERATION_KEYS), None
+        )
+        return _check_model(replace(settings, **changes), model)
+    except _Bad as bad:
+        raise RowInvalid(f"{bad.key}: {bad.message}") from None
+
+
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
+
+
+def parse_template(template: str) -> tuple[tuple[str, str | None], ...]:
+    """Split a template into (literal text, field name or None) pieces; `{{` and `}}` are literal braces.
+
+    Only `{field}` is supported (no format specs, conversions or indexing), so a row cannot make a template
+    run code or read attributes. Raises ValueError saying what to write instead.
+    """
+    pieces: list[tuple[str, str | None]] = []
+    literal: list[str] = []
+    last = 0
+    for match in _TEMPLATE_TOKEN.finditer(template):
+        literal.append(template[last : match.start()])
+        last = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+        elif token == "{":
+            raise ValueError(
+                f"'{{' at position {match.start()} is never closed; write '{{{{' for a literal brace"
+            )
+        elif token == "}":
+            raise ValueError(
+                f"single '}}' at position {match.start()}; write '}}}}' for a literal brace"
+            )
+        else:
+            name = match.group(1)
+            if not name.strip() or name != name.strip() or any(c in name for c in ":!"):
+                raise ValueError(
+                    f"{token} at position {match.start()} is not a field name; write {{field}} with a row field's "
+                    "name (no spaces around it, no format specs or conversions)"
+                )
+            pieces.append(("".join(literal), name))
+            literal = []
+    literal.append(template[last:])
+    pieces.append(("".join(literal), None))
+    return tuple(pieces)
+
+
+def _build(data: dict[str, Any], path: Path) -> JobSpec:
+    _refuse_secrets(data)
+    top = _Section(data, "", _TOP_KEYS)
+    base = path.parent
+    if "provider" not in top:
+        raise _Bad(
+            "provider",
+            'missing; add a [provider] table with kind = "gemini" and model = "..."',
+        )
+    if "input" not in top:
+        raise _Bad("input", 'missing; add an [input] table with path = "rows.jsonl"')
+    provider = ProviderSpec(
+        **_provider(_Section(data["provider"], "provider", _PROVIDER_KEYS))
+    )
+    generation = _Section(data.get("generation", {}), "generation", _GENERATION_KEYS)
+    return JobSpec(
+        name=top.get("name", path.stem),
+        path=path,
+        provider=provider,
+        input=InputSpec(**_input(_Section(data["input"], "input", _INPUT_KEYS), base)),
+        prompt=_prompt(_Section(data.get("prompt", {}), "prompt", _PROMPT_KEYS)),
+        generation=_check_model(
+            GenerationSettings(**_parse_generation(generation, base)), provider.model
+        ),
+        limits=LimitsSpec(
+            **_values(_Section(data.get("limits", {}), "limits", _LIMITS_KEYS))
+        ),
+        output=OutputSpec(
+            **_output(_Section(data.get("output", {}), "output", _OUTPUT_KEYS), base)
+        ),
+        pricing=PricingSpec(
+            **_values(_Section(data.get("pricing", {}), "pricing", _PRICING_KEYS))
+        ),
+        media=MediaSpec(
+            **_values(_Section(data.get("media", {}), "media", _MEDIA_KEYS))
+        ),
+    )
+
+
+_PROMPT_KEYS: dict[str, Parser] = {"system": _text, "template": _text}
+
+
+def _prompt(section: _Section) -> PromptSpec:
+    template = section.get("template")
+    if template is not None:
+        try:
+            parse_template(template)
+        except ValueError as exc:
+            raise _Bad("prompt.template", str(exc)) from None
+    return PromptSpec(system=section.get("system"), template=template)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,15 @@
+"""The run directory's durable state: the SQLite journal (WAL, group commits), its codec and the run lock."""
+
+from __future__ import annotations
+
+from ._journal import Journal, JournalReader, JournalTotals
+from ._lock import holder_pid
+from ._protocols import RunJournal
+
+__all__ = (
+    "Journal",
+    "JournalReader",
+    "JournalTotals",
+    "RunJournal",
+    "holder_pid",
+)
