@@ -7,25 +7,31 @@ PipelineError                 base class, never raised itself
 ├── AttemptError              one request failed; carries .code, .retryable, .retry_after
 │   ├── TransportError        connect or read timeout, disconnect (translated from aiohttp)        -> retry
 │   ├── RateLimited           429 / RESOURCE_EXHAUSTED                                            -> retry after the hint
+│   │   └── QuotaExhausted    a per-day quota or a spend cap is used up                           -> stops the run (exit 3)
 │   ├── ServerError           5xx / UNAVAILABLE / INTERNAL                                        -> retry
 │   ├── ReplyInvalid          reply does not parse or fails the response schema                   -> retry, then "failed"
 │   └── RequestRejected       any other 4xx (INVALID_ARGUMENT, ...)                               -> "failed" at once
+│       ├── FileGone          an uploaded file the row uses expired or was deleted                -> upload again, retry
+│       └── RunRejected       model not found, FAILED_PRECONDITION (billing, region)              -> stops the run (exit 2)
 ├── CredentialsError          key missing or refused (401/403); stops the run (no point sending more)
 ├── OutputError               the run directory cannot be written (disk full, permissions, locked) -> stops the run
-└── RunStopped                ends the run early; the run can be resumed
+└── RunStopped                ends the run early; rows not sent stay pending; the run can be resumed
     ├── BudgetExhausted       -> exit 3
     ├── DailyLimitReached     -> exit 3
+    ├── ProviderQuotaUsedUp   the provider's daily quota or spend cap (from QuotaExhausted) -> exit 3
+    ├── RunRefused            the provider refuses the whole run (from RunRejected, or the circuit breaker) -> exit 2
     └── Interrupted           SIGINT / SIGTERM -> exit 130
 ```
 
-`AttemptError` never leaves a worker: the worker turns it into an `Outcome`. Only `RunStopped`,
-`CredentialsError` and `OutputError` cross the task group; `cli.exit_code()` maps them to exit codes.
+`AttemptError` never leaves a worker: the worker turns it into an `Outcome`, except the ones marked
+`stops_run`, which become a `RunStopped`. Only `RunStopped`, `CredentialsError` and `OutputError` cross the task
+group; each `RunStopped` carries its `exit_code`, and one function maps everything else to exit codes.
 Messages never contain an API key: providers build them from status codes and the server's message only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.records import Usage
@@ -60,6 +66,9 @@ class AttemptError(PipelineError):
     """One request failed. `code` is the provider's status (e.g. RESOURCE_EXHAUSTED) or our own reason."""
 
     retryable: bool = True
+    stops_run: bool = (
+        False  # the error concerns the whole run: stop it rather than fail the row
+    )
 
     def __init__(
         self,
@@ -99,6 +108,33 @@ class RequestRejected(AttemptError):
     retryable = False
 
 
+class FileGone(RequestRejected):
+    """A file the request refers to (Files API) expired or was deleted: upload it again and retry the row.
+
+    `files` names the files the server mentioned, when it did; empty means "some file of this request"."""
+
+    def __init__(
+        self, message: str, *, files: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
+        self.files = files
+        super().__init__(message, **kwargs)
+
+
+class RunRejected(RequestRejected):
+    """A refusal that every row would get: the model does not exist or is retired, billing or the region is
+    not enabled (FAILED_PRECONDITION). The run stops (`RunRefused`) instead of failing each row."""
+
+    stops_run = True
+
+
+class QuotaExhausted(RateLimited):
+    """A 429 that waiting minutes will not cure: a per-day quota (QuotaFailure names a PerDay quota, or the
+    429 carries only a Help link) or a spend cap. The run stops (`ProviderQuotaUsedUp`), resumable."""
+
+    retryable = False
+    stops_run = True
+
+
 class CredentialsError(PipelineError):
     """The API key or token is missing or refused (401/403); sending more would only fail the same way."""
 
@@ -108,7 +144,10 @@ class OutputError(PipelineError):
 
 
 class RunStopped(PipelineError):
-    """The run ended before every row had an outcome; running it again resumes it."""
+    """The run ended before every row had an outcome; running it again resumes it. `exit_code` is the
+    contract's code for this way of stopping."""
+
+    exit_code: int = 3
 
 
 class BudgetExhausted(RunStopped):
@@ -119,5 +158,18 @@ class DailyLimitReached(RunStopped):
     """`requests_per_day` has been used up."""
 
 
+class ProviderQuotaUsedUp(RunStopped):
+    """The provider's daily quota or a spend cap is used up: resume after it resets (Google: midnight Pacific)."""
+
+
+class RunRefused(RunStopped):
+    """The provider refuses the whole run (model, billing, region, or the first requests all failing the same
+    way): fix the cause, then run again to resume."""
+
+    exit_code = 2
+
+
 class Interrupted(RunStopped):
     """SIGINT or SIGTERM."""
+
+    exit_code = 130

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 # `pending` appears only in the results of a session that stopped early: the row has no outcome yet.
-Status = Literal["ok", "failed", "blocked", "invalid", "pending"]
-FINAL_STATUSES: tuple[Status, ...] = ("ok", "failed", "blocked", "invalid")
+Status = Literal["ok", "failed", "blocked", "truncated", "invalid", "pending"]
+FINAL_STATUSES: tuple[Status, ...] = ("ok", "failed", "blocked", "truncated", "invalid")
+ReplyStatus = Literal["ok", "blocked", "failed", "truncated"]
 ThinkingLevel = Literal[
     "minimal", "low", "medium", "high"
 ]  # "minimal": Flash and Flash-Lite only
@@ -172,7 +173,7 @@ class GeneratedImage:
 class Reply:
     """A reply that parsed. `status` is `blocked` when a safety filter refused the prompt or the output."""
 
-    status: Literal["ok", "blocked", "failed"]
+    status: ReplyStatus
     usage: Usage
     text: str | None = None
     json: str | None = None
@@ -184,6 +185,10 @@ class Reply:
         None  # why a reply is blocked or failed (e.g. SAFETY, NO_IMAGE)
     )
     error_message: str | None = None
+    thoughts: str | None = (
+        None  # thought summaries (include_thoughts), never part of `text`
+    )
+    service_tier: str | None = None  # the tier the server says it served the reply at
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +236,8 @@ class Outcome:
     finished_at: datetime | None = None
     line: int | None = None
     kept: Mapping[str, Any] = field(default_factory=dict)
+    thoughts: str | None = None
+    service_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

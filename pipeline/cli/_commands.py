@@ -18,12 +18,10 @@ import click
 from rich.console import Console
 
 from pipeline.errors import (
-    BudgetExhausted,
     CredentialsError,
-    DailyLimitReached,
-    Interrupted,
     OutputError,
     PipelineError,
+    RunStopped,
     SpecError,
 )
 from pipeline.run import RunOptions, RunResult, RunStats, output_dir, run_job
@@ -38,9 +36,11 @@ def exit_code(result: RunResult | BaseException) -> int:
     """The one map from how a run ended to the contract's exit codes."""
     if isinstance(result, (SpecError, CredentialsError, OutputError, click.UsageError)):
         return EXIT_USAGE
-    if isinstance(result, (BudgetExhausted, DailyLimitReached)):
-        return EXIT_STOPPED
-    if isinstance(result, (Interrupted, KeyboardInterrupt)):
+    if isinstance(result, RunStopped):
+        return (
+            result.exit_code
+        )  # budget, daily limit, quota: 3; refused: 2; interrupted: 130
+    if isinstance(result, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(result, BaseException):
         return EXIT_USAGE if isinstance(result, PipelineError) else 1
@@ -169,6 +169,14 @@ def run_command(
         except PipelineError as exc:
             _fail(console, exc)
             return
+        except Exception:  # noqa: BLE001 (a bug: its traceback helps us, the resume hint the user)
+            console.print_exception()
+            console.print(
+                f"this is a bug in pipeline; what was journaled is safe: resume with: pipeline run {job} "
+                f"--out {out_dir}" + (" --emulator" if emulator else ""),
+                highlight=False,
+            )
+            sys.exit(1)
     code = exit_code(result)
     if not quiet:
         from pipeline.status import read_status, render_status

@@ -6,8 +6,8 @@ The engine calls one function per row, from its `prepare` hook::
     parts, tokens = await build_media_parts(row, context)               # per row
     prompt = build_prompt(row, spec, parts, media_tokens=tokens)
     ...
-    # a 403/404 on generateContent naming a file: the server lost it; forget it and retry the row
-    if context.uploads and context.uploads.forget_named(error_message): retry
+    # a FileGone on generateContent: the server lost a file; forget it and retry the row
+    if context.uploads and context.uploads.forget_files(gone.files): retry    # gone: a FileGone error
     ...
     if spec.media.delete_uploads and context.uploads: await context.uploads.delete_all()
 

@@ -18,8 +18,7 @@ Usage::
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -28,9 +27,8 @@ import anyio
 
 from pipeline.errors import (
     AttemptError,
-    CredentialsError,
+    FileGone,
     ReplyInvalid,
-    RequestRejected,
     RowInvalid,
     ServerError,
 )
@@ -161,13 +159,15 @@ class Uploads:
         """Drop a file from the store, so the next `file_part` uploads it again (the server lost it)."""
         self._store.forget_upload(sha256)
 
-    def forget_named(self, message: str) -> list[str]:
-        """Forget every file used by this run whose id appears in an error message, such as "You do not
-        have permission to access the File abc123 or it may not exist" (a 403/404 on generateContent).
-        Returns the forgotten hashes: when there are some, retrying the row uploads the files again."""
-        ids = set(re.findall(r"[a-z0-9][a-z0-9-]{0,39}", message.lower()))
+    def forget_files(self, file_ids: Iterable[str]) -> list[str]:
+        """Forget every file used by this run whose id ("abc123" or "files/abc123") is in `file_ids`: the ids
+        a `FileGone` error names. Returns the forgotten hashes: when there are some, retrying the row uploads
+        the files again."""
+        ids = {file_id.rsplit("/", 1)[-1].lower() for file_id in file_ids}
         gone = [
-            sha for sha, name in self._used.items() if name.rsplit("/", 1)[-1] in ids
+            sha
+            for sha, name in self._used.items()
+            if name.rsplit("/", 1)[-1].lower() in ids
         ]
         for sha in gone:
             self.forget(sha)
@@ -221,10 +221,10 @@ class Uploads:
             self._used[media.sha256] = known.name
             try:
                 return await self._until_active(media, known)
-            except (RequestRejected, CredentialsError) as exc:
+            except FileGone:
                 # A file still PROCESSING in an earlier run that the server no longer has (403/404).
-                if not self.forget_named(str(exc)):
-                    raise
+                self.forget(media.sha256)
+                self._used.pop(media.sha256, None)
         return await self._until_active(media, await self._upload(media))
 
     async def _upload(self, media: MediaFile) -> UploadedFile:

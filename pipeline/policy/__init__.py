@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from ._budget import Budget
-from ._limits import Limits
+from ._budget import Budget, Hold
+from ._limits import Limits, quota_day
 from ._retry import RetryPolicy
 
 __all__ = (
     "Budget",
+    "Hold",
     "Limits",
     "RetryPolicy",
+    "quota_day",
 )

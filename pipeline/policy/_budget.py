@@ -8,6 +8,9 @@ exhausted, and the run stops, resumable with a raised budget.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 
 from pipeline.errors import BudgetExhausted
@@ -52,9 +55,33 @@ class Budget:
         self._in_flight += 1
         return worst_case_usd
 
+    @asynccontextmanager
+    async def hold(self, worst_case_usd: float) -> AsyncIterator[Hold]:
+        """Reserve `worst_case_usd` for one request and settle it on exit, whatever happens: the one place a
+        reservation ends. Call `hold.bill(usd)` as soon as the request's cost is known (before any await), so
+        spend plus holds never dips below the truth."""
+        hold = Hold(await self.reserve(worst_case_usd))
+        try:
+            yield hold
+        finally:
+            self.settle(hold.held_usd, hold.billed_usd)
+
     def settle(self, held_usd: float, actual_usd: float | None) -> None:
         """Release a reservation and book what the request actually cost (None: nothing billed)."""
         self.reserved = max(0.0, self.reserved - held_usd)
         self.spent += actual_usd or 0.0
         self._in_flight -= 1
         self._changed.set()
+
+
+class Hold:
+    """One request's reservation: what is held, and what it was billed once that is known."""
+
+    __slots__ = ("billed_usd", "held_usd")
+
+    def __init__(self, held_usd: float) -> None:
+        self.held_usd = held_usd
+        self.billed_usd: float | None = None
+
+    def bill(self, usd: float | None) -> None:
+        self.billed_usd = usd

@@ -23,6 +23,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import anyio
 from aiolimiter import AsyncLimiter
@@ -177,18 +179,34 @@ class TokenMeter:
             await self._limiter.acquire(min(float(tokens), self.capacity))
 
 
-class DailyCounter:
-    """Requests per day: counts what was sent today (carried across resumes by the engine)."""
+# Google resets daily quotas at midnight Pacific time, not UTC (rate-limits docs).
+QUOTA_TIMEZONE = ZoneInfo("America/Los_Angeles")
 
-    def __init__(self, limit: int | None, sent_today: int = 0) -> None:
+
+def quota_day(now: datetime | None = None) -> str:
+    """Today's date as Google's daily quotas count it (ISO format)."""
+    return (now or datetime.now(UTC)).astimezone(QUOTA_TIMEZONE).date().isoformat()
+
+
+class DailyCounter:
+    """Requests per day on Google's day (midnight Pacific): counts what was sent today, carried across resumes
+    by the engine, and starts again from zero when the day turns, even in the middle of a run."""
+
+    def __init__(
+        self, limit: int | None, sent_today: int = 0, day: str | None = None
+    ) -> None:
         self.limit = limit
         self.sent = sent_today
+        self.day = day or quota_day()
 
     def take(self) -> None:
+        today = quota_day()
+        if today != self.day:
+            self.day, self.sent = today, 0
         if self.limit is not None and self.sent >= self.limit:
             raise DailyLimitReached(
-                f"requests_per_day = {self.limit} is used up; run the job again tomorrow (or raise the limit) "
-                "to resume where it stopped"
+                f"requests_per_day = {self.limit} is used up for {self.day} (Google's day ends at midnight "
+                "Pacific time); run the job again after that (or raise the limit) to resume where it stopped"
             )
         self.sent += 1
 

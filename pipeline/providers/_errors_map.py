@@ -21,9 +21,12 @@ from typing import Any, Literal
 from pipeline.errors import (
     AttemptError,
     CredentialsError,
+    FileGone,
     PipelineError,
+    QuotaExhausted,
     RateLimited,
     RequestRejected,
+    RunRejected,
     ServerError,
     TransportError,
 )
@@ -65,6 +68,10 @@ class Rule:
     )
     call: Call | None = None  # the row applies only to this kind of call
     mentions: str | None = None  # text the server's message must contain (lower case)
+    code: str | None = None  # the body's status / code, e.g. FAILED_PRECONDITION
+    quota: Literal["day"] | None = (
+        None  # a 429 whose body says a daily quota or a spend cap is used up
+    )
 
 
 def _rule(
@@ -77,12 +84,17 @@ def _rule(
 RULES: tuple[Rule, ...] = (
     _rule(CredentialsError, 400, reason="API_KEY_INVALID"),
     _rule(CredentialsError, 401),
-    _rule(RequestRejected, 403, call="files"),
+    _rule(FileGone, 403, 404, call="files"),
     # "You do not have permission to access the File abc or it may not exist": the file expired or was
     # deleted, not a refused key; the row can upload it again.
-    Rule(RequestRejected, frozenset({403}), mentions="access the file"),
+    Rule(FileGone, frozenset({403, 404}), mentions="access the file"),
     _rule(CredentialsError, 403),
+    # Refusals that every row would get: stop the run once rather than fail a million rows one by one.
+    Rule(RunRejected, frozenset({404}), code="NOT_FOUND", call="generate"),
+    Rule(RunRejected, frozenset({404}), code="model_not_found", call="generate"),
+    Rule(RunRejected, frozenset({400}), code="FAILED_PRECONDITION", call="generate"),
     _rule(TransportError, 408),
+    Rule(QuotaExhausted, frozenset({429}), quota="day"),
     _rule(RateLimited, 429),
     Rule(ServerError, band=range(500, 600)),
     Rule(RequestRejected, band=range(400, 500)),
@@ -100,6 +112,17 @@ class ErrorBody:
     message: str
     reasons: tuple[str, ...] = ()  # google.rpc.ErrorInfo reasons
     retry_delay_s: float | None = None  # google.rpc.RetryInfo
+    quota_ids: tuple[str, ...] = ()  # google.rpc.QuotaFailure violations' quotaId
+    help_only: bool = False  # the details hold a google.rpc.Help link and nothing else
+
+    @property
+    def daily_quota(self) -> bool:
+        """A 429 that minutes of waiting will not cure: a PerDay quota, a Help-only 429 (what Google sends when
+        a project's daily allowance is gone), or a spend cap."""
+        if any("perday" in q.lower() for q in self.quota_ids):
+            return True
+        text = self.message.lower()
+        return self.help_only or "spend" in text and ("cap" in text or "limit" in text)
 
 
 def rule_for(status: int, body: ErrorBody, call: Call = "generate") -> Rule:
@@ -114,6 +137,10 @@ def rule_for(status: int, body: ErrorBody, call: Call = "generate") -> Rule:
         if rule.call is not None and rule.call != call:
             continue
         if rule.mentions is not None and rule.mentions not in body.message.lower():
+            continue
+        if rule.code is not None and rule.code != body.code:
+            continue
+        if rule.quota == "day" and not body.daily_quota:
             continue
         return rule
     raise AssertionError("the last rule matches every status")  # pragma: no cover
@@ -147,9 +174,24 @@ def error_for(
         if retry_after is None:
             retry_after = retry_after_from_headers(response.headers)
     assert issubclass(rule.target, AttemptError)
+    if rule.target is FileGone:
+        return FileGone(
+            message,
+            files=file_ids(body.message),
+            code=code,
+            http_status=response.status,
+        )
     return rule.target(
         message, code=code, http_status=response.status, retry_after=retry_after
     )
+
+
+_FILE_ID = re.compile(r"\bfiles?(?:/|\s+)([a-z0-9][a-z0-9-]{0,39})\b")
+
+
+def file_ids(message: str) -> tuple[str, ...]:
+    """The Files API ids an error message names ("... access the File abc123 or it may not exist", "files/abc")."""
+    return tuple(dict.fromkeys(_FILE_ID.findall(message.lower())))
 
 
 def read_error_body(raw: bytes) -> ErrorBody:
@@ -171,20 +213,35 @@ def read_error_body(raw: bytes) -> ErrorBody:
     code = _first_string(error.get("status"), error.get("code"), error.get("type"))
     message = error.get("message")
     reasons: list[str] = []
+    quota_ids: list[str] = []
+    kinds: set[str] = set()
     delay: float | None = None
     details = error.get("details")
     for detail in details if isinstance(details, list) else ():
         if not isinstance(detail, dict):
             continue
         kind = str(detail.get("@type", ""))
+        kinds.add(kind.rsplit(".", 1)[-1])
         if kind.endswith("google.rpc.ErrorInfo") and isinstance(
             detail.get("reason"), str
         ):
             reasons.append(detail["reason"])
         elif kind.endswith("google.rpc.RetryInfo"):
             delay = parse_duration(detail.get("retryDelay"))
+        elif kind.endswith("google.rpc.QuotaFailure"):
+            violations = detail.get("violations")
+            for violation in violations if isinstance(violations, list) else ():
+                if isinstance(violation, dict) and isinstance(
+                    violation.get("quotaId"), str
+                ):
+                    quota_ids.append(violation["quotaId"])
     return ErrorBody(
-        code, _clip(message if isinstance(message, str) else ""), tuple(reasons), delay
+        code,
+        _clip(message if isinstance(message, str) else ""),
+        tuple(reasons),
+        delay,
+        tuple(quota_ids),
+        help_only=kinds == {"Help"},
     )
 
 

@@ -11,7 +11,7 @@ import binascii
 import functools
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 from pipeline.catalog import model_info
 from pipeline.errors import ReplyInvalid
@@ -21,6 +21,7 @@ from pipeline.records import (
     Part,
     Prompt,
     Reply,
+    ReplyStatus,
     Usage,
 )
 
@@ -38,8 +39,14 @@ BLOCKING_FINISH_REASONS = frozenset(
         "IMAGE_PROHIBITED_CONTENT",
         "RECITATION",
         "IMAGE_RECITATION",
+        "LANGUAGE",
+        "MODEL_ARMOR",  # Vertex
     }
 )
+
+# The finishes of a reply that ended as asked; anything else with content in it is `failed` with its reason
+# (MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS, MALFORMED_RESPONSE, OTHER, ...).
+CLEAN_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
 
 # A candidate that ends with one of these was asked for an image and made none: the row is `failed`, even when
 # the spec did not set `response_modalities` (an image model's default is text and image).
@@ -47,9 +54,16 @@ NO_IMAGE_FINISH_REASONS = frozenset({"NO_IMAGE", "IMAGE_OTHER"})
 
 MAX_TOKENS_MESSAGE = (
     "the model used all of max_output_tokens{limit} before it produced a reply (thinking counts against the "
-    "limit); raise max_output_tokens or lower thinking_level"
+    "limit); raise max_output_tokens or lower thinking_level, then run with --retry-failed"
 )
-MAX_TOKENS_JSON_MESSAGE = "the reply was cut at max_output_tokens{limit} before its JSON was complete; raise max_output_tokens"
+MAX_TOKENS_CUT_MESSAGE = (
+    "the reply was cut at max_output_tokens{limit} (its partial text is kept); raise max_output_tokens or lower "
+    "thinking_level, then run with --retry-failed"
+)
+MAX_TOKENS_JSON_MESSAGE = (
+    "the reply was cut at max_output_tokens{limit} before its JSON was complete; raise max_output_tokens, then "
+    "run with --retry-failed"
+)
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
@@ -208,7 +222,12 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
     feedback = doc.get("promptFeedback")
     block = _str(feedback.get("blockReason")) if isinstance(feedback, dict) else None
     if block is not None:
-        message = f"the prompt was blocked ({block})"
+        server = (
+            _str(feedback.get("blockReasonMessage"))
+            if isinstance(feedback, dict)
+            else None
+        )
+        message = server or f"the prompt was blocked ({block})"
         return Reply(
             "blocked",
             usage,
@@ -236,7 +255,13 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
         finish_reason=finish,
         model_version=version,
     )
-    return judge(reply, prompt.generation, finish, model=prompt.model)
+    return judge(
+        reply,
+        prompt.generation,
+        finish,
+        model=prompt.model,
+        finish_message=_str(candidate.get("finishMessage")),
+    )
 
 
 def _collect(
@@ -248,10 +273,17 @@ def _collect(
 ) -> Reply:
     """Text (thought parts left out), function calls and images from a candidate's parts."""
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     images: list[GeneratedImage] = []
     for part in parts if isinstance(parts, list) else ():
-        if not isinstance(part, dict) or part.get("thought") is True:
+        if not isinstance(part, dict):
+            continue
+        if (
+            part.get("thought") is True
+        ):  # a thought summary (include_thoughts): never part of the text
+            if isinstance(part.get("text"), str):
+                thoughts.append(part["text"])
             continue
         if isinstance(part.get("text"), str):
             texts.append(part["text"])
@@ -264,6 +296,7 @@ def _collect(
         status="ok",
         usage=usage,
         text="".join(texts) or None,
+        thoughts="".join(thoughts) or None,
         images=tuple(images),
         function_calls=to_json(calls) if calls else None,
         finish_reason=finish_reason,
@@ -277,50 +310,64 @@ def judge(
     finish: str | None,
     *,
     model: str | None = None,
+    finish_message: str | None = None,
 ) -> Reply:
     """Decide the status of a reply that parsed, from its content, what was asked, and `finish`: the finish
     reason in Gemini's names (the OpenAI-compatible parser maps its own to them; the reply keeps the original).
-    `model` makes an image model's reply without an image fail even when no modalities were set.
+    `model` makes an image model's reply without an image fail even when no modalities were set;
+    `finish_message` is the server's own explanation, kept in `error_message` whenever the row is not ok.
+
+    ok: a clean finish (STOP) with content. truncated: MAX_TOKENS, partial content kept. blocked: a filter.
+    failed: no image where one was asked for, or any other finish (MALFORMED_FUNCTION_CALL, OTHER, ...).
+    A reply with nothing in it raises ReplyInvalid (retried), unless the limit cut it (retrying cannot help).
     """
     limit = f" ({settings.max_output_tokens})" if settings.max_output_tokens else ""
+
+    def verdict(status: ReplyStatus, code: str | None, ours: str) -> Reply:
+        message = f"{finish_message} ({ours})" if finish_message else ours
+        return _with(reply, status, code, message)
+
     if finish in BLOCKING_FINISH_REASONS:
-        return _with(
-            reply, "blocked", finish, f"the reply was stopped by a filter ({finish})"
+        return verdict(
+            "blocked", finish, f"the reply was stopped by a filter ({finish})"
         )
     if not reply.images and (
         finish in NO_IMAGE_FINISH_REASONS or wants_image(settings, model)
     ):
         code = finish if finish not in (None, "STOP", "NO_IMAGE") else "NO_IMAGE"
+        if finish == "MAX_TOKENS":
+            return verdict("truncated", code, MAX_TOKENS_MESSAGE.format(limit=limit))
         message = (
             f"an image was asked for and the reply has none (finish reason {finish})"
         )
-        return _with(reply, "failed", code, message)
+        return verdict("failed", code, message)
     if reply.text is None and reply.function_calls is None and not reply.images:
         if finish == "MAX_TOKENS":
-            return _with(
-                reply, "failed", "MAX_TOKENS", MAX_TOKENS_MESSAGE.format(limit=limit)
+            return verdict(
+                "truncated", "MAX_TOKENS", MAX_TOKENS_MESSAGE.format(limit=limit)
             )
         raise ReplyInvalid(
-            f"the reply has no text, function call or image (finish reason {finish})",
+            finish_message
+            or f"the reply has no text, function call or image (finish reason {finish})",
             code=finish if finish not in (None, "STOP") else "EMPTY_REPLY",
             usage=reply.usage,
         )
+    if finish == "MAX_TOKENS":
+        # The same limit would cut it again: retrying only pays for the same failure. The partial text is kept.
+        if settings.wants_json and reply.function_calls is None:
+            return verdict(
+                "truncated", "MAX_TOKENS", MAX_TOKENS_JSON_MESSAGE.format(limit=limit)
+            )
+        return verdict(
+            "truncated", "MAX_TOKENS", MAX_TOKENS_CUT_MESSAGE.format(limit=limit)
+        )
+    if finish is not None and finish not in CLEAN_FINISH_REASONS:
+        return verdict("failed", finish, f"the model stopped with {finish}")
     if settings.wants_json and reply.text is not None and reply.function_calls is None:
-        try:
-            return replace(
-                reply,
-                json=structured(reply.text, settings.response_schema, reply.usage),
-            )
-        except ReplyInvalid:
-            if finish != "MAX_TOKENS":
-                raise
-            # The same limit would cut the JSON again: retrying only pays for the same failure.
-            return _with(
-                reply,
-                "failed",
-                "MAX_TOKENS",
-                MAX_TOKENS_JSON_MESSAGE.format(limit=limit),
-            )
+        return replace(
+            reply,
+            json=structured(reply.text, settings.response_schema, reply.usage),
+        )
     return reply
 
 
@@ -361,7 +408,7 @@ _URLSAFE = str.maketrans("-_", "+/")
 
 def _with(
     reply: Reply,
-    status: Literal["ok", "blocked", "failed"],
+    status: ReplyStatus,
     code: str | None,
     message: str,
 ) -> Reply:

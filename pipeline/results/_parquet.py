@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.columns import OUTPUT
 from pipeline.errors import OutputError, SpecError
 from pipeline.records import Outcome
 
@@ -45,31 +46,27 @@ IMAGE_TYPE = pa.struct(
         ("bytes", pa.int64()),
     ]
 )
+_ARROW: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "images": pa.list_(IMAGE_TYPE),
+}
+
+
+# How each output column is read from an `Outcome` (the names and types come from pipeline.columns).
+def _getter(name: str) -> Callable[[Outcome], Any]:
+    if name == "images":
+        return lambda o: [(i.path, i.mime_type, i.sha256, i.bytes) for i in o.images]
+    if name.endswith("_tokens"):
+        return lambda o: getattr(o.usage, name)
+    return lambda o: getattr(o, name)
+
+
 _COLUMNS: list[tuple[str, pa.DataType, Callable[[Outcome], Any]]] = [
-    ("id", pa.string(), lambda o: o.id),
-    ("status", pa.string(), lambda o: o.status),
-    ("text", pa.string(), lambda o: o.text),
-    ("json", pa.string(), lambda o: o.json),
-    (
-        "images",
-        pa.list_(IMAGE_TYPE),
-        lambda o: [(i.path, i.mime_type, i.sha256, i.bytes) for i in o.images],
-    ),
-    ("function_calls", pa.string(), lambda o: o.function_calls),
-    ("finish_reason", pa.string(), lambda o: o.finish_reason),
-    ("model_version", pa.string(), lambda o: o.model_version),
-    ("input_tokens", pa.int64(), lambda o: o.usage.input_tokens),
-    ("output_tokens", pa.int64(), lambda o: o.usage.output_tokens),
-    ("thinking_tokens", pa.int64(), lambda o: o.usage.thinking_tokens),
-    ("cached_tokens", pa.int64(), lambda o: o.usage.cached_tokens),
-    ("total_tokens", pa.int64(), lambda o: o.usage.total_tokens),
-    ("cost_usd", pa.float64(), lambda o: o.cost_usd),
-    ("attempts", pa.int32(), lambda o: o.attempts),
-    ("latency_ms", pa.float64(), lambda o: o.latency_ms),
-    ("error_code", pa.string(), lambda o: o.error_code),
-    ("error_message", pa.string(), lambda o: o.error_message),
-    ("started_at", pa.timestamp("us", tz="UTC"), lambda o: o.started_at),
-    ("finished_at", pa.timestamp("us", tz="UTC"), lambda o: o.finished_at),
+    (c.name, _ARROW[c.kind], _getter(c.name)) for c in OUTPUT
 ]
 RESULTS_SCHEMA = pa.schema([pa.field(name, type_) for name, type_, _ in _COLUMNS])
 _ARROW_KIND: dict[Kind, pa.DataType] = {
@@ -79,7 +76,13 @@ _ARROW_KIND: dict[Kind, pa.DataType] = {
     "bool": pa.bool_(),
 }
 # Columns with few distinct values; a dictionary over ids or texts costs time and memory and saves nothing.
-_DICTIONARY_COLUMNS = ["status", "finish_reason", "model_version", "error_code"]
+_DICTIONARY_COLUMNS = [
+    "status",
+    "finish_reason",
+    "model_version",
+    "service_tier",
+    "error_code",
+]
 _CHUNK_ROWS = 4096  # outcomes held as Python objects before they become Arrow arrays
 # a row group ends at row_group_size rows or this many bytes, whichever comes first
 _MAX_GROUP_BYTES = 64 * 1024 * 1024

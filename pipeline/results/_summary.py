@@ -14,8 +14,15 @@ from pipeline.errors import OutputError
 from pipeline.records import JournalTotals
 
 SUMMARY_NAME = "summary.json"
-STATUSES = ("ok", "failed", "blocked", "invalid")
-ENDINGS = ("completed", "interrupted", "budget", "daily_limit")
+STATUSES = ("ok", "failed", "blocked", "truncated", "invalid")
+ENDINGS = (
+    "completed",
+    "interrupted",
+    "budget",
+    "daily_limit",
+    "provider_quota",
+    "refused",
+)
 _TOKEN_KINDS = ("input", "output", "thinking", "cached", "total", "image_output")
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import anyio
 
-from pipeline.errors import BudgetExhausted, DailyLimitReached, OutputError, RunStopped
+from pipeline.errors import (
+    BudgetExhausted,
+    DailyLimitReached,
+    OutputError,
+    ProviderQuotaUsedUp,
+    RunRefused,
+    RunStopped,
+)
 from pipeline.input import iter_rows
 from pipeline.records import Outcome
 from pipeline.results import ResultColumns, build_summary, write_results, write_summary
@@ -97,6 +104,8 @@ async def write_outputs(
         budget_usd=spec.limits.budget_usd,
         stopped=_stop_name(end.stopped),
     )
+    if end.stopped is not None:
+        summary["stop_reason"] = str(end.stopped)
     write_summary(out_dir, summary)
     return summary
 
@@ -135,4 +144,8 @@ def _stop_name(stopped: RunStopped | None) -> str | None:
         return "budget"
     if isinstance(stopped, DailyLimitReached):
         return "daily_limit"
+    if isinstance(stopped, ProviderQuotaUsedUp):
+        return "provider_quota"
+    if isinstance(stopped, RunRefused):
+        return "refused"
     return "interrupted"

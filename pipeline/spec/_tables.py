@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.columns import OUTPUT
+
 from ._values import (
     Parser,
     _Bad,
@@ -26,13 +28,8 @@ from ._values import (
     _url,
 )
 
-# Columns the sink always writes (CONTRACT.md, "Output"); a kept input field may not shadow one.
-_COLUMN_NAMES = (
-    "id status text json images function_calls finish_reason model_version input_tokens output_tokens "
-    "thinking_tokens cached_tokens total_tokens cost_usd attempts latency_ms error_code error_message "
-    "started_at finished_at"
-)
-OUTPUT_COLUMNS = tuple(_COLUMN_NAMES.split())
+# Columns the results always have (pipeline.columns); a kept input field may not shadow one.
+OUTPUT_COLUMNS = tuple(c.name for c in OUTPUT)
 
 # The top level of a spec: its tables and its name.
 _TABLE_NAMES = "provider input prompt generation limits output pricing media"

@@ -17,50 +17,30 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.columns import JOURNAL
 from pipeline.records import ImageFile, Outcome, Usage
 
 # `line` is part of the replay order (line, id), so it is NOT NULL; an outcome without a line number sorts first.
 NO_LINE = -(2**63)
 
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "line",
-    "status",
-    "cost_usd",
-    "input_tokens",
-    "output_tokens",
-    "thinking_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "image_output_tokens",
-    "attempts",
-    "latency_ms",
-    "started_at",
-    "finished_at",
-    "text",
-    "json",
-    "function_calls",
-    "finish_reason",
-    "model_version",
-    "error_code",
-    "error_message",
-    "images",
-    "kept",
-)
+COLUMNS: tuple[str, ...] = tuple(c.name for c in JOURNAL)
 
+_SQL_TYPES: dict[str, str] = {
+    "string": "TEXT",
+    "json": "TEXT",
+    "images": "TEXT",
+    "timestamp": "TEXT",
+    "int32": "INTEGER",
+    "int64": "INTEGER",
+    "float64": "REAL",
+}
 COLUMN_TYPES: dict[str, str] = {
-    "id": "TEXT PRIMARY KEY",
-    "line": "INTEGER NOT NULL",
-    "status": "TEXT NOT NULL",
-    "cost_usd": "REAL",
-    "latency_ms": "REAL",
-    **dict.fromkeys(
-        ("input_tokens", "output_tokens", "thinking_tokens", "cached_tokens"),
-        "INTEGER NOT NULL",
-    ),
-    **dict.fromkeys(
-        ("total_tokens", "image_output_tokens", "attempts"), "INTEGER NOT NULL"
-    ),
+    c.name: (
+        "TEXT PRIMARY KEY"
+        if c.name == "id"
+        else _SQL_TYPES[c.kind] + (" NOT NULL" if c.not_null else "")
+    )
+    for c in JOURNAL
 }
 
 
@@ -133,6 +113,8 @@ def encode(outcome: Outcome) -> tuple[Any, ...]:
         _text(outcome.error_message),
         _json(images),
         _json(dict(outcome.kept)),
+        _text(outcome.thoughts),
+        _text(outcome.service_tier),
     )
 
 
@@ -145,6 +127,8 @@ _TEXT_COLUMNS = (
     "model_version",
     "error_code",
     "error_message",
+    "thoughts",
+    "service_tier",
 )
 
 
@@ -178,7 +162,7 @@ def decode_columns(rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
 def decode(row: Sequence[Any]) -> Outcome:
     """The inverse of `encode`, from a row selected in COLUMNS order."""
     (row_id, line, status, cost, inp, out, think, cached, total, image, attempts, latency, started, finished,
-     text, json_text, calls, finish, model, code, message, images, kept) = row  # fmt: skip
+     text, json_text, calls, finish, model, code, message, images, kept, thoughts, tier) = row  # fmt: skip
     return Outcome(
         id=_untext(row_id),  # type: ignore[arg-type]
         status=status,
@@ -198,4 +182,6 @@ def decode(row: Sequence[Any]) -> Outcome:
         finished_at=_from_iso(finished),
         line=None if line == NO_LINE else line,
         kept=json.loads(_untext(kept) or "{}") if kept else {},
+        thoughts=_untext(thoughts),
+        service_tier=_untext(tier),
     )

@@ -58,14 +58,15 @@ class MemoryJournal:
         # a scheduling point, as the durable journal has
         await anyio.lowlevel.checkpoint()
 
-    async def submit(self, outcome: Outcome, *, max_unsaved: int) -> None:
-        await self.record(outcome)
-
     async def flush(self) -> None:
         await anyio.lowlevel.checkpoint()
 
     def final_ids(self, *, retry_failed: bool = False) -> set[str]:
-        statuses = ("ok", "blocked") if retry_failed else ("ok", "blocked", "failed")
+        statuses = (
+            ("ok", "blocked")
+            if retry_failed
+            else ("ok", "blocked", "failed", "truncated")
+        )
         return {
             row_id
             for row_id, outcome in self._outcomes.items()

@@ -88,12 +88,16 @@ class JournalReader:
             self._conn.close()
 
     def final_ids(self, *, retry_failed: bool = False) -> set[str]:
-        """Ids that must not be sent again: `ok` and `blocked`, and `failed` unless `retry_failed`.
+        """Ids that must not be sent again: `ok` and `blocked`, and `failed` and `truncated` unless `retry_failed`.
 
         `invalid` rows are never in it: they cost nothing and are checked again on resume (the media file that
         was missing may be there now).
         """
-        statuses = ("ok", "blocked") if retry_failed else ("ok", "blocked", "failed")
+        statuses = (
+            ("ok", "blocked")
+            if retry_failed
+            else ("ok", "blocked", "failed", "truncated")
+        )
         marks = ", ".join("?" * len(statuses))
         with self._lock, sql_errors(self.path, "read the journal"):
             cursor = self._conn.execute(

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.auth import StaticCredentials
 from pipeline.emulator import EmulatorConfig, EmulatorServer
-from pipeline.errors import AttemptError, CredentialsError, RowInvalid
+from pipeline.errors import FileGone, RowInvalid
 from pipeline.input import build_prompt
 from pipeline.media import MediaContext, MediaPlanner, build_media_parts, media_limits
 from pipeline.media._probe import probe_media
@@ -210,12 +210,11 @@ async def test_a_file_the_server_lost_is_forgotten_and_uploaded_again(
         uploaded = next(iter(s.store.uploads.values()))
         await s.transport.send(s.provider.build_delete_file(uploaded.name))  # type: ignore[attr-defined]
 
-        # 403 "You do not have permission to access the File <id> or it may not exist." The provider maps it
-        # to CredentialsError today (a RequestRejected would suit it better); either way it names the file.
-        with pytest.raises((CredentialsError, AttemptError)) as caught:
+        # 403 "You do not have permission to access the File <id> or it may not exist.": a FileGone naming it
+        with pytest.raises(FileGone) as caught:
             await s.send(row(2, ("docs/report.pdf",)), context)
-        assert uploaded.name.removeprefix("files/") in str(caught.value)  # type: ignore[attr-defined]
-        assert context.uploads.forget_named(str(caught.value)) != []  # type: ignore[union-attr]
+        assert uploaded.name.removeprefix("files/") in caught.value.files
+        assert context.uploads.forget_files(caught.value.files) != []  # type: ignore[union-attr]
 
         reply, _ = await s.send(row(3, ("docs/report.pdf",)), context)
         assert reply.status == "ok" and context.uploads.uploaded == 2  # type: ignore[union-attr]

@@ -315,14 +315,10 @@ async def test_forget_makes_the_next_part_upload_again(tmp_path: Path) -> None:
     first = await up.file_part(media)
     file_id = first.file_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
 
-    forgotten = up.forget_named(
-        f"You do not have permission to access the File {file_id} or it may not exist."
-    )
+    forgotten = up.forget_files([file_id])
 
     assert forgotten == [media.sha256] and media.sha256 not in store.uploads
-    assert (
-        up.forget_named("You do not have permission to access the File other-id") == []
-    )
+    assert up.forget_files(["files/other-id"]) == []
     second = await up.file_part(media)
     assert api.started == 2 and second.file_uri != first.file_uri
 

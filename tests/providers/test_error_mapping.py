@@ -10,9 +10,12 @@ import pytest
 from pipeline.errors import (
     AttemptError,
     CredentialsError,
+    FileGone,
     PipelineError,
+    QuotaExhausted,
     RateLimited,
     RequestRejected,
+    RunRejected,
     ServerError,
     TransportError,
 )
@@ -57,7 +60,7 @@ CASES: list[tuple[int, object, Call, type[PipelineError], str | None]] = [
         403,
         google(403, "PERMISSION_DENIED"),
         "files",
-        RequestRejected,
+        FileGone,
         "PERMISSION_DENIED",
     ),
     (
@@ -66,11 +69,71 @@ CASES: list[tuple[int, object, Call, type[PipelineError], str | None]] = [
             403, "PERMISSION_DENIED", "cannot access the File abc or it may not exist"
         ),
         "generate",
-        RequestRejected,
+        FileGone,
         "PERMISSION_DENIED",
     ),
     (403, google(403, "PERMISSION_DENIED"), "generate", CredentialsError, None),
+    (
+        404,
+        google(
+            404,
+            "NOT_FOUND",
+            "models/gemini-2.0-flash is not found for API version v1beta",
+        ),
+        "generate",
+        RunRejected,
+        "NOT_FOUND",
+    ),
+    (
+        404,
+        {
+            "error": {
+                "message": "The model `x` does not exist",
+                "type": "invalid_request_error",
+                "code": "model_not_found",
+            }
+        },
+        "generate",
+        RunRejected,
+        "model_not_found",
+    ),
+    (
+        400,
+        google(
+            400,
+            "FAILED_PRECONDITION",
+            "Gemini API free tier is not available in your country.",
+        ),
+        "generate",
+        RunRejected,
+        "FAILED_PRECONDITION",
+    ),
     (408, b"Request Timeout", "generate", TransportError, "DEADLINE_EXCEEDED"),
+    (
+        429,
+        {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "You exceeded your current quota",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [
+                            {"quotaId": "GenerateRequestsPerDayPerProjectPerModel"}
+                        ],
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": "23s",
+                    },
+                ],
+            }
+        },
+        "generate",
+        QuotaExhausted,
+        "RESOURCE_EXHAUSTED",
+    ),
     (
         429,
         google(429, "RESOURCE_EXHAUSTED"),
@@ -318,3 +381,70 @@ def test_x_ratelimit_headers_give_the_wait_of_the_exhausted_limit() -> None:
 def test_redact() -> None:
     assert redact("key sk-abcdefgh123 refused", ["sk-abcdefgh123"]) == "key *** refused"
     assert redact("a short word", ["short"]) == "a short word"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [{"url": "https://ai.google.dev/"}],
+            }
+        ],
+    ],
+)
+def test_a_help_only_429_is_a_used_up_quota(details: list[object]) -> None:
+    body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "quota",
+            "details": details,
+        }
+    }
+    error = error_for(http(429, body), credentials_hint="")
+    assert isinstance(error, QuotaExhausted) and error.stops_run and not error.retryable
+
+
+def test_a_per_minute_429_and_a_bare_429_stay_retryable() -> None:
+    minute = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "quota",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {"quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}
+                    ],
+                }
+            ],
+        }
+    }
+    bare = google(
+        429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."
+    )
+    for body in (minute, bare):
+        error = error_for(http(429, body), credentials_hint="")
+        assert type(error) is RateLimited and error.retryable
+
+
+def test_a_spend_cap_429_is_a_used_up_quota() -> None:
+    body = google(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Your billing account has exceeded its monthly spending cap.",
+    )
+    assert isinstance(error_for(http(429, body), credentials_hint=""), QuotaExhausted)
+
+
+def test_a_gone_file_names_its_id() -> None:
+    body = google(
+        403,
+        "PERMISSION_DENIED",
+        "You do not have permission to access the File abc123 or it may not exist.",
+    )
+    error = error_for(http(403, body), credentials_hint="")
+    assert isinstance(error, FileGone) and "abc123" in error.files

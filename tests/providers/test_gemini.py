@@ -194,14 +194,14 @@ def test_image_reply(
     assert reply.usage.thinking_tokens == 174
 
 
-def test_max_tokens_without_parts_fails_and_says_what_to_raise(
+def test_max_tokens_without_parts_is_truncated_and_says_what_to_raise(
     provider: GeminiProvider, fixture_response: Callable[..., HttpResponse]
 ) -> None:
     reply = provider.parse(
         fixture_response("gemini_reply_max_tokens_no_parts.json"),
         prompt(max_output_tokens=64),
     )
-    assert reply.status == "failed"
+    assert reply.status == "truncated"
     assert reply.error_code == "MAX_TOKENS"
     assert (
         reply.error_message is not None
@@ -228,25 +228,27 @@ def candidate_reply(
     )
 
 
-def test_max_tokens_with_text_is_ok(provider: GeminiProvider, respond: Respond) -> None:
+def test_max_tokens_with_text_is_truncated_and_keeps_the_text(
+    provider: GeminiProvider, respond: Respond
+) -> None:
     reply = provider.parse(
         respond(200, candidate_reply([{"text": "partial"}], "MAX_TOKENS")), prompt()
     )
     assert (reply.status, reply.text, reply.finish_reason) == (
-        "ok",
+        "truncated",
         "partial",
         "MAX_TOKENS",
     )
 
 
-def test_max_tokens_with_cut_json_fails_without_retry(
+def test_max_tokens_with_cut_json_is_truncated_without_retry(
     provider: GeminiProvider, respond: Respond
 ) -> None:
     reply = provider.parse(
         respond(200, candidate_reply([{"text": '{"total": 1'}], "MAX_TOKENS")),
         prompt(response_schema=SCHEMA),
     )
-    assert (reply.status, reply.error_code) == ("failed", "MAX_TOKENS")
+    assert (reply.status, reply.error_code) == ("truncated", "MAX_TOKENS")
 
 
 def test_safety_finish_is_blocked(
@@ -676,3 +678,61 @@ def test_an_undecodable_image_is_retryable_with_its_usage(
         provider.parse(respond(200, candidate_reply(parts, "STOP")), image_prompt())
     assert caught.value.code == "INVALID_IMAGE"
     assert caught.value.usage == Usage(input_tokens=5, total_tokens=9)
+
+
+def test_thought_summaries_go_to_thoughts_never_to_text(
+    provider: GeminiProvider, respond: Respond
+) -> None:
+    parts = [
+        {"text": "**Weighing** the options", "thought": True},
+        {"text": "The answer.", "thoughtSignature": "c2ln"},
+    ]
+    reply = provider.parse(respond(200, candidate_reply(parts, "STOP")), prompt())
+    assert (reply.status, reply.text, reply.thoughts) == (
+        "ok",
+        "The answer.",
+        "**Weighing** the options",
+    )
+
+
+@pytest.mark.parametrize(
+    "finish",
+    ["MALFORMED_FUNCTION_CALL", "OTHER", "UNEXPECTED_TOOL_CALL", "MALFORMED_RESPONSE"],
+)
+def test_other_finishes_with_content_fail_with_the_servers_message(
+    provider: GeminiProvider, respond: Respond, finish: str
+) -> None:
+    body = json.loads(candidate_reply([{"text": "half"}], finish))
+    body["candidates"][0]["finishMessage"] = "Malformed function call: call:f{"
+    reply = provider.parse(respond(200, compact(body)), prompt())
+    assert (reply.status, reply.error_code, reply.text) == ("failed", finish, "half")
+    assert (reply.error_message or "").startswith("Malformed function call: call:f{")
+
+
+@pytest.mark.parametrize("finish", ["LANGUAGE", "RECITATION", "MODEL_ARMOR"])
+def test_filter_finishes_are_blocked(
+    provider: GeminiProvider, respond: Respond, finish: str
+) -> None:
+    reply = provider.parse(
+        respond(200, candidate_reply([{"text": "x"}], finish)), prompt()
+    )
+    assert (reply.status, reply.error_code) == ("blocked", finish)
+
+
+def test_a_prompt_block_keeps_the_servers_explanation(
+    provider: GeminiProvider, respond: Respond
+) -> None:
+    body = compact(
+        {
+            "promptFeedback": {
+                "blockReason": "PROHIBITED_CONTENT",
+                "blockReasonMessage": "The prompt violates the policy on X.",
+            },
+            "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5},
+        }
+    )
+    reply = provider.parse(respond(200, body), prompt())
+    assert (reply.status, reply.error_message) == (
+        "blocked",
+        "The prompt violates the policy on X.",
+    )

@@ -275,10 +275,10 @@ def test_length_without_content_is_max_tokens(
     reply = provider.parse(
         respond(200, chat(None, "length")), prompt(max_output_tokens=10)
     )
-    assert (reply.status, reply.error_code) == ("failed", "MAX_TOKENS")
+    assert (reply.status, reply.error_code) == ("truncated", "MAX_TOKENS")
     assert "max_output_tokens (10)" in (reply.error_message or "")
     cut = provider.parse(respond(200, chat("partial", "length")), prompt())
-    assert (cut.status, cut.text) == ("ok", "partial")
+    assert (cut.status, cut.text) == ("truncated", "partial")
 
 
 def test_content_filter_is_blocked(provider: OpenAIProvider, respond: Respond) -> None:

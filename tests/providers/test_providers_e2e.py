@@ -46,7 +46,7 @@ PROVIDERS: dict[str, ProviderTable] = {
 CASES: dict[int, tuple[str, str, int]] = {
     1: ("[[emu:fail=503x1]]", "ok", 2),
     2: ("[[emu:block=SAFETY]]", "blocked", 1),
-    4: ("[[emu:max_tokens]]", "failed", 1),
+    4: ("[[emu:max_tokens]]", "truncated", 1),
     5: ("[[emu:fail=400]]", "failed", 1),
     6: ("[[emu:finish=SAFETY]]", "blocked", 1),
     7: ("[[emu:malformedx1]]", "ok", 2),

@@ -72,6 +72,8 @@ def test_every_column_round_trips(tmp_path: Path) -> None:
         started_at=T0,
         finished_at=T0 + timedelta(seconds=2),
         kept={"title": "Q3", "pages": 12},
+        thoughts="**Planning** the summary",
+        service_tier="flex",
     )
     bare = outcome("bare", status="invalid")
     assert write_results(tmp_path, [full, bare], keep_fields=["title", "pages"]) == 2
@@ -87,6 +89,7 @@ def test_every_column_round_trips(tmp_path: Path) -> None:
         "input_tokens": 1200, "output_tokens": 340, "thinking_tokens": 56, "cached_tokens": 78, "total_tokens": 1674,
         "cost_usd": 0.0123, "attempts": 3, "latency_ms": 812.5, "error_code": "SAFETY", "error_message": "blocked",
         "started_at": T0, "finished_at": T0 + timedelta(seconds=2), "title": "Q3", "pages": 12,
+        "thoughts": "**Planning** the summary", "service_tier": "flex",
     }  # fmt: skip
     assert (
         second["id"] == "bare" and second["images"] == [] and second["cost_usd"] is None
@@ -148,6 +151,7 @@ def test_the_contract_columns_in_order() -> None:
         "id", "status", "text", "json", "images", "function_calls", "finish_reason", "model_version",
         "input_tokens", "output_tokens", "thinking_tokens", "cached_tokens", "total_tokens", "cost_usd",
         "attempts", "latency_ms", "error_code", "error_message", "started_at", "finished_at",
+        "thoughts", "service_tier",
     ]  # fmt: skip
 
 

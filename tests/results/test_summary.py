@@ -47,6 +47,7 @@ def test_summary_numbers() -> None:
         "ok": 6,
         "failed": 2,
         "blocked": 1,
+        "truncated": 0,
         "invalid": 1,
         "pending": 15,
     }
@@ -113,6 +114,7 @@ async def test_status_of_a_finished_run(tmp_path: Path) -> None:
         "ok": 2,
         "failed": 1,
         "blocked": 0,
+        "truncated": 0,
         "invalid": 1,
         "pending": 2,
     }
@@ -122,7 +124,7 @@ async def test_status_of_a_finished_run(tmp_path: Path) -> None:
     text = render_status(status)
     assert (
         "interrupted" in text
-        and "2 ok, 1 failed, 0 blocked, 1 invalid, 2 pending" in text
+        and "2 ok, 1 failed, 0 blocked, 0 truncated, 1 invalid, 2 pending" in text
     )
     assert (
         "6 in input" in text
@@ -143,6 +145,7 @@ async def test_status_of_a_killed_run_comes_from_the_journal(tmp_path: Path) -> 
         "ok": 1,
         "failed": 0,
         "blocked": 1,
+        "truncated": 0,
         "invalid": 0,
         "pending": 4,
     }

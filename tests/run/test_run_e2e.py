@@ -22,7 +22,7 @@ CASES: dict[int, tuple[str, str, int, str | None]] = {
     3: ("[[emu:block=SAFETY]]", "blocked", 1, "SAFETY"),
     4: ("[[emu:fail=500]]", "failed", MAX_ATTEMPTS, "INTERNAL"),
     5: ("[[emu:malformedx1]]", "ok", 2, None),
-    6: ("[[emu:max_tokens]]", "failed", 1, "MAX_TOKENS"),
+    6: ("[[emu:max_tokens]]", "truncated", 1, "MAX_TOKENS"),
     7: ("[[emu:finish=SAFETY]]", "blocked", 1, "SAFETY"),
     8: ("[[emu:resetx1]]", "ok", 2, None),
     9: ("[[emu:truncatedx1]]", "ok", 2, None),

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ import pytest
 
 from pipeline.errors import OutputError, SpecError
 from pipeline.records import ImageFile, Outcome, UploadedFile, Usage
-from pipeline.store._journal import JOURNAL_NAME, Journal, JournalReader, MemoryJournal
+from pipeline.store._journal import (
+    FSYNC_INTERVAL_S,
+    JOURNAL_NAME,
+    Journal,
+    JournalReader,
+    MemoryJournal,
+)
 
 SPEC = {
     "provider": {"model": "gemini-3.1-pro-preview"},
@@ -351,49 +358,50 @@ async def test_a_journal_from_before_spend_was_booked_per_batch_is_not_counted_t
     reopened.close()
 
 
-async def test_submit_returns_before_the_commit_and_waits_once_too_many_are_unsaved(
+async def test_record_returns_once_committed_and_the_wal_is_synced_in_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[float] = []
+    real_sync = Journal._sync_wal
+
+    def spy(self: Journal) -> None:
+        synced.append(time.monotonic())
+        real_sync(self)
+
+    monkeypatch.setattr(Journal, "_sync_wal", spy)
+    journal = open_journal(tmp_path)
+    async with journal:
+        for k in range(20):
+            await journal.record(Outcome(id=f"s{k}", status="ok"))
+            # committed: another connection (a process that outlives this one) sees it at once
+            other = sqlite3.connect(tmp_path / JOURNAL_NAME)
+            assert other.execute("SELECT count(*) FROM outcomes").fetchone()[0] == k + 1
+            other.close()
+        assert (
+            len(synced) <= 2
+        )  # 20 commits in a few ms: at most one group fsync so far
+        await anyio.sleep(FSYNC_INTERVAL_S * 2)
+        assert synced  # the interval passed: the WAL was synced without another commit
+    reopened = open_journal(tmp_path)
+    assert reopened.totals().rows == 20
+    reopened.close()
+
+
+async def test_a_failed_commit_raises_in_the_caller_and_keeps_the_journal_consistent(
     tmp_path: Path,
 ) -> None:
     journal = open_journal(tmp_path)
     async with journal:
-        for k in range(3):  # nothing has been committed yet: the writer has not run
-            await journal.submit(Outcome(id=f"s{k}", status="ok"), max_unsaved=3)
-        assert journal.totals().rows == 0
-        await journal.submit(Outcome(id="s3", status="ok"), max_unsaved=3)
-        assert (
-            journal.totals().rows == 4
-        )  # the fourth waited for the commit of all four
-        await journal.submit(Outcome(id="s4", status="ok"), max_unsaved=3)
-        assert journal.totals().rows == 4
-        await journal.flush()
-        assert journal.totals().rows == 5
+        await journal.record(full_outcome("before"))
+        pages = journal._writer.execute("PRAGMA page_count").fetchone()[0]
+        journal._writer.execute(f"PRAGMA max_page_count = {pages + 2}")
+        with pytest.raises(OutputError, match="database or disk is full"):
+            await journal.record(full_outcome("lost", text="x" * 50_000))
+        await journal.record(
+            full_outcome("small")
+        )  # room for a small one: the journal goes on
     reopened = open_journal(tmp_path)
-    assert reopened.totals().rows == 5
-    reopened.close()
-
-
-async def test_a_failed_commit_of_submitted_outcomes_stops_the_next_submit_and_the_exit(
-    tmp_path: Path,
-) -> None:
-    journal = open_journal(tmp_path)
-    with pytest.raises(OutputError, match="database or disk is full"):
-        async with journal:
-            await journal.record(full_outcome("before"))
-            pages = journal._writer.execute("PRAGMA page_count").fetchone()[0]
-            journal._writer.execute(f"PRAGMA max_page_count = {pages + 2}")
-            await journal.submit(
-                full_outcome("lost", text="x" * 50_000), max_unsaved=10
-            )
-            for _ in range(5):
-                await anyio.sleep(0.01)  # the writer commits it, and fails
-            with pytest.raises(OutputError, match="database or disk is full"):
-                await journal.submit(full_outcome("next"), max_unsaved=10)
-            await journal.submit(
-                full_outcome("also-lost", text="y" * 50_000), max_unsaved=10
-            )
-    # the exit raised: the last batch failed too, and nobody had waited for it
-    reopened = open_journal(tmp_path)
-    assert {o.id for o in reopened.iter_outcomes()} == {"before"}
+    assert {o.id for o in reopened.iter_outcomes()} == {"before", "small"}
     reopened.close()
 
 

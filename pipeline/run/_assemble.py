@@ -1,0 +1,136 @@
+"""Assembly: everything a session needs, built from the spec before anything is sent.
+
+Every check that can refuse a job without sending (credentials, provider fields, a budget without a price, the
+run directory and its spec) happens here, so a bad job stops with exit 2 and nothing paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from pipeline.auth import resolve_credentials
+from pipeline.catalog import DEFAULT_OUTPUT_LIMIT, Price, model_info, price_for
+from pipeline.errors import SpecError
+from pipeline.input import build_prompt
+from pipeline.media import MediaContext, build_media_parts, media_context
+from pipeline.policy import Budget, Limits, RetryPolicy
+from pipeline.providers import Credentials, Provider, make_provider
+from pipeline.records import Prompt, Row
+from pipeline.spec import JobSpec
+from pipeline.store import RunJournal
+from pipeline.transport import Transport
+
+from ._options import RunOptions
+from ._progress import RunStats
+from ._row import RowRunner
+from ._session import sent_today
+
+__all__ = ("Parts", "assemble", "make_runner")
+
+# Variables the embedded emulator is given a stand-in key for, besides the ones the spec names.
+EMULATOR_KEY_VARIABLES = ("GEMINI_API_KEY", "OPENAI_API_KEY", "VERTEX_ACCESS_TOKEN")
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """The pieces of a run that do not depend on its journal."""
+
+    spec: JobSpec  # as sent: base_url pointed at the emulator when there is one
+    credentials: Credentials
+    provider: Provider
+    price: Price | None
+    max_output_tokens: int
+    image_output: bool
+
+
+def assemble(spec: JobSpec, options: RunOptions) -> Parts:
+    """Credentials, provider and price; raises `SpecError` or `CredentialsError` when the job cannot start."""
+    spec = _provider_spec(spec, options)
+    credentials = resolve_credentials(spec.provider, _environ_for(options, spec))
+    provider = make_provider(spec.provider, credentials)
+    price = price_for(spec.provider.model, spec.pricing.overrides())
+    if spec.limits.budget_usd is not None and price is None:
+        raise SpecError(
+            f"budget_usd needs a price, and there is none for model {spec.provider.model!r}: add a [pricing] "
+            "table with input_per_million and output_per_million",
+            file=str(spec.path),
+            key="limits.budget_usd",
+        )
+    info = model_info(spec.provider.model)
+    return Parts(
+        spec=spec,
+        credentials=credentials,
+        provider=provider,
+        price=price,
+        max_output_tokens=info.output_token_limit if info else DEFAULT_OUTPUT_LIMIT,
+        image_output=bool(info and info.image_output),
+    )
+
+
+def make_runner(
+    parts: Parts,
+    options: RunOptions,
+    journal: RunJournal,
+    transport: Transport,
+    stats: RunStats,
+) -> tuple[RowRunner, MediaContext]:
+    """The row runner of one session, over `journal` (which must be open) and `transport`."""
+    spec = parts.spec
+    media = media_context(spec, parts.provider, transport.send, journal)
+
+    async def prepare(row: Row) -> Prompt:
+        if not row.media:
+            return build_prompt(row, spec)
+        media_parts, tokens = await build_media_parts(row, media)
+        return build_prompt(row, spec, media_parts, media_tokens=tokens)
+
+    def forget_files(names: tuple[str, ...], prompt: Prompt) -> bool:
+        if media.uploads is None:
+            return False
+        # A gone-file error that names no file: every uploaded file of the row is suspect.
+        named = names or tuple(p.file_uri for p in prompt.parts if p.file_uri)
+        return bool(media.uploads.forget_files(named))
+
+    runner = RowRunner(
+        provider=parts.provider,
+        transport=transport,
+        prepare=prepare,
+        limits=Limits(
+            requests_per_minute=spec.limits.requests_per_minute,
+            tokens_per_minute=spec.limits.tokens_per_minute,
+            requests_per_day=spec.limits.requests_per_day,
+            sent_today=sent_today(journal),
+        ),
+        budget=Budget(spec.limits.budget_usd, journal.spent_usd()),
+        policy=RetryPolicy(max_attempts=spec.limits.max_attempts),
+        price=parts.price,
+        stats=stats,
+        run_dir=options.out_dir,
+        keep_fields=spec.output.keep_fields,
+        timeout_s=spec.limits.request_timeout_s,
+        max_output_tokens=parts.max_output_tokens,
+        image_output=parts.image_output,
+        forget_files=forget_files,
+    )
+    return runner, media
+
+
+def _environ_for(options: RunOptions, spec: JobSpec) -> Mapping[str, str]:
+    """Against the embedded emulator no real key is needed: fill every key variable that is not set."""
+    if options.base_url is None:
+        return options.environ
+    names = set(EMULATOR_KEY_VARIABLES)
+    names.update(
+        name for name in (spec.provider.api_key_env, spec.provider.token_env) if name
+    )
+    filler = {name: "emulator-key" for name in names if not options.environ.get(name)}
+    return {**options.environ, **filler}
+
+
+def _provider_spec(spec: JobSpec, options: RunOptions) -> JobSpec:
+    if options.base_url is None:
+        return spec
+    base = options.base_url.rstrip("/")
+    url = base + "/v1" if spec.provider.kind == "openai" else base
+    return replace(spec, provider=replace(spec.provider, base_url=url))
