@@ -207,7 +207,10 @@ MAPPING_FILE = "<mapping>"
 
 
 def parse_spec(
-    data: Mapping[str, Any], *, base_dir: str | Path, name: str | None = None
+    data: Mapping[str, Any],
+    *,
+    base_dir: str | os.PathLike[str],
+    name: str | None = None,
 ) -> JobSpec:
     """Validate a job spec given as a mapping with the TOML file's structure (tables as nested mappings).
 
