@@ -19,7 +19,8 @@ PipelineError                 base class, never raised itself
 ```
 
 `AttemptError` never leaves a worker: the worker turns it into an `Outcome`. Only `RunStopped`,
-`CredentialsError` and `OutputError` cross the task group; `cli.exit_code()` maps them to exit codes.
+`CredentialsError` and `OutputError` cross the task group; `pipeline.api.exit_code()` maps them to exit
+codes, for the CLI and the Python API alike.
 Messages never contain an API key: providers build them from status codes and the server's message only.
 """
 
@@ -29,6 +30,24 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pipeline.records import Usage
+
+__all__ = (
+    "AttemptError",
+    "BudgetExhausted",
+    "CredentialsError",
+    "DailyLimitReached",
+    "Interrupted",
+    "OutputError",
+    "PipelineError",
+    "RateLimited",
+    "ReplyInvalid",
+    "RequestRejected",
+    "RowInvalid",
+    "RunStopped",
+    "ServerError",
+    "SpecError",
+    "TransportError",
+)
 
 
 class PipelineError(Exception):
