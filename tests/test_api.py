@@ -6,6 +6,9 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from support import JobWriter
 
 import pipeline
 from pipeline.api import exit_code
+from pipeline.emulator import EmulatorConfig, EmulatorThread
 from pipeline.errors import (
     BudgetExhausted,
     CredentialsError,
@@ -27,6 +31,7 @@ from pipeline.run import RunResult, RunStats
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"kind": "gemini", "model": "gemini-3.1-pro-preview"}
+KEY = {"GEMINI_API_KEY": "api-test-key"}
 
 
 def rows(n: int, prefix: str = "r") -> list[dict[str, str]]:
@@ -173,6 +178,31 @@ def test_a_budget_stop_returns_exit_code_3_and_resumes(
 
     assert resumed.exit_code == 0
     assert set(resumed.to_dataset().to_table()["status"].to_pylist()) == {"ok"}
+
+
+def test_sigint_stops_a_run_from_the_main_thread_with_exit_code_130(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    def interrupt_once_in_flight(emulator: EmulatorThread) -> None:
+        deadline = time.monotonic() + 30
+        while emulator.ledger()["in_flight"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with EmulatorThread(EmulatorConfig(port=0)) as emulator:
+        job = make_job(
+            [{"id": "slow", "prompt": "wait [[emu:latency=20]]"}, *rows(3)],
+            provider={"base_url": emulator.base_url},
+            limits={"concurrency": 1},
+        )
+        threading.Thread(
+            target=interrupt_once_in_flight, args=(emulator,), daemon=True
+        ).start()
+        result = pipeline.run(job, tmp_path / "out", grace_s=0.2, environ=KEY)
+
+    assert result.exit_code == 130  # as `pipeline run` exits after the first Ctrl+C
+    assert isinstance(result.stopped, pipeline.Interrupted)
+    assert result.summary["rows"]["pending"] == 4  # type: ignore[index]
 
 
 def test_what_the_cli_exits_2_for_is_raised(

@@ -108,9 +108,9 @@ def load_job(
 def run(
     job: JobLike,
     out: PathLike | None = None,
-    *,
     emulator: bool = False,
     quiet: bool = True,
+    *,
     retry_failed: bool = False,
     limit: int | None = None,
     allow_spec_change: bool = False,
@@ -143,9 +143,9 @@ def run(
 async def run_async(
     job: JobLike,
     out: PathLike | None = None,
-    *,
     emulator: bool = False,
     quiet: bool = True,
+    *,
     retry_failed: bool = False,
     limit: int | None = None,
     allow_spec_change: bool = False,
