@@ -67,9 +67,8 @@ class JobResult:
     out_dir: Path
     summary: dict[str, object]
     exit_code: int
-    stopped: RunStopped | None = (
-        None  # why it stopped early (exit 3 or 130); None when every row was attempted
-    )
+    # Why it stopped early (exit code 3 or 130); None when every row was attempted.
+    stopped: RunStopped | None = None
 
     def to_dataset(self) -> ds.Dataset:
         """The results, one row per input row, as a `pyarrow.dataset.Dataset` (`.to_table().to_pandas()`)."""
