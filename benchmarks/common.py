@@ -307,7 +307,7 @@ _ENGINE = """
 import sys
 from pathlib import Path
 import anyio
-from pipeline.run import RunOptions, run_job
+from pipeline.engine import RunOptions, run_job
 from pipeline.spec import load_spec
 spec = load_spec(Path(sys.argv[1]))
 options = RunOptions(out_dir=Path(sys.argv[2]), durable_journal=sys.argv[3] == "durable", handle_signals=False)

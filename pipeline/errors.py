@@ -25,7 +25,8 @@ PipelineError                 base class, never raised itself
 
 `AttemptError` never leaves a worker: the worker turns it into an `Outcome`, except the ones marked
 `stops_run`, which become a `RunStopped`. Only `RunStopped`, `CredentialsError` and `OutputError` cross the task
-group; each `RunStopped` carries its `exit_code`, and one function maps everything else to exit codes.
+group; each `RunStopped` carries its `exit_code`, and `pipeline.api.exit_code()` maps
+everything to exit codes, for the CLI and the Python API alike.
 Messages never contain an API key: providers build them from status codes and the server's message only.
 """
 
@@ -35,6 +36,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.records import Usage
+
+__all__ = (
+    "AttemptError",
+    "BudgetExhausted",
+    "CredentialsError",
+    "DailyLimitReached",
+    "Interrupted",
+    "OutputError",
+    "PipelineError",
+    "RateLimited",
+    "ReplyInvalid",
+    "RequestRejected",
+    "RowInvalid",
+    "RunStopped",
+    "ServerError",
+    "SpecError",
+    "TransportError",
+)
 
 
 class PipelineError(Exception):

@@ -12,6 +12,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+__all__ = (
+    "FINAL_STATUSES",
+    "FileSlice",
+    "GeneratedImage",
+    "GenerationSettings",
+    "HttpRequest",
+    "HttpResponse",
+    "ImageFile",
+    "InvalidRow",
+    "JournalTotals",
+    "MediaRef",
+    "Outcome",
+    "Part",
+    "Prompt",
+    "Reply",
+    "Row",
+    "Status",
+    "ThinkingLevel",
+    "UploadedFile",
+    "Usage",
+)
+
 # `pending` appears only in the results of a session that stopped early: the row has no outcome yet.
 Status = Literal["ok", "failed", "blocked", "truncated", "invalid", "pending"]
 FINAL_STATUSES: tuple[Status, ...] = ("ok", "failed", "blocked", "truncated", "invalid")

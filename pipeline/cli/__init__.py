@@ -1,4 +1,4 @@
-"""The click commands, the live display and the one map of errors to exit codes."""
+"""The click commands and the live display; the exit-code map and the library calls are `pipeline.api`'s."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """The `pipeline` command: parses arguments, calls one library function, maps the result to an exit code.
 
+The library functions are the Python API's (`pipeline.api`), and so are the exit-code map (`exit_code`) and the
+embedded emulator's start-up (`run_spec(..., emulator=True)`): a script and the command line agree.
 Exit codes (../shared/CONTRACT.md): 0 every row ok; 1 finished with rows not ok; 2 bad usage, invalid spec,
 refused credentials or an unusable output directory (nothing more sent); 3 stopped by the budget or the daily
 request limit (resumable); 130 interrupted (resumable).
@@ -9,52 +11,25 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Mapping
-from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
 import click
 from rich.console import Console
 
-from pipeline.errors import (
-    CredentialsError,
-    OutputError,
-    PipelineError,
-    RunStopped,
-    SpecError,
+from pipeline.api import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_ALL_OK,
+    JobResult,
+    exit_code,
+    run_spec,
 )
-from pipeline.run import RunOptions, RunResult, RunStats, output_dir, run_job
+from pipeline.api import estimate as estimate_job
+from pipeline.engine import RunOptions, output_dir
+from pipeline.errors import PipelineError, SpecError
 from pipeline.spec import load_spec
 
 from ._display import ProgressDisplay
-
-EXIT_OK, EXIT_NOT_ALL_OK, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-def exit_code(result: RunResult | BaseException) -> int:
-    """The one map from how a run ended to the contract's exit codes."""
-    if isinstance(result, (SpecError, CredentialsError, OutputError, click.UsageError)):
-        return EXIT_USAGE
-    if isinstance(result, RunStopped):
-        return (
-            result.exit_code
-        )  # budget, daily limit, quota: 3; refused: 2; interrupted: 130
-    if isinstance(result, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
-    if isinstance(result, BaseException):
-        return EXIT_USAGE if isinstance(result, PipelineError) else 1
-    if result.stopped is not None:
-        return exit_code(result.stopped)
-    rows = result.summary.get("rows")
-    if isinstance(rows, Mapping):
-        not_ok = sum(
-            int(n)
-            for status, n in rows.items()
-            if status not in ("ok", "total") and isinstance(n, int)
-        )
-        return EXIT_OK if not_ok == 0 else EXIT_NOT_ALL_OK
-    return EXIT_NOT_ALL_OK
 
 
 def _fail(console: Console, exc: BaseException) -> None:
@@ -133,51 +108,46 @@ def run_command(
         _fail(console, exc)
         return
     out_dir = output_dir(spec, out)
-    with ExitStack() as stack:
-        base_url = None
-        if emulator:
-            from pipeline.emulator import EmulatorConfig, EmulatorThread
+    options = RunOptions(
+        out_dir=out_dir,
+        retry_failed=retry_failed,
+        limit=limit,
+        allow_spec_change=allow_spec_change,
+        grace_s=grace_s,
+    )
 
-            server = stack.enter_context(EmulatorThread(EmulatorConfig(port=0)))
-            base_url = server.base_url
-            console.print(
-                f"emulator: running the job against the local emulator at {base_url} (no API key needed)",
-                highlight=False,
-            )
-        options = RunOptions(
-            out_dir=out_dir,
-            retry_failed=retry_failed,
-            limit=limit,
-            allow_spec_change=allow_spec_change,
-            base_url=base_url,
-            grace_s=grace_s,
+    def announce(line: str) -> None:
+        console.print(line, highlight=False)
+
+    async def main() -> JobResult:
+        return await run_spec(
+            spec,
+            options,
+            emulator=emulator,
+            display=lambda stats: ProgressDisplay(stats, console, enabled=not quiet),
+            announce=announce,
         )
-        stats = RunStats()
 
-        async def main() -> RunResult:
-            async with ProgressDisplay(stats, console, enabled=not quiet):
-                return await run_job(spec, options, stats=stats)
-
-        try:
-            _tune_gc()
-            result = anyio.run(main)
-        except KeyboardInterrupt:
-            console.print(
-                "interrupted before the run started; nothing was sent", highlight=False
-            )
-            sys.exit(EXIT_INTERRUPTED)
-        except PipelineError as exc:
-            _fail(console, exc)
-            return
-        except Exception:  # noqa: BLE001 (a bug: its traceback helps us, the resume hint the user)
-            console.print_exception()
-            console.print(
-                f"this is a bug in pipeline; what was journaled is safe: resume with: pipeline run {job} "
-                f"--out {out_dir}" + (" --emulator" if emulator else ""),
-                highlight=False,
-            )
-            sys.exit(1)
-    code = exit_code(result)
+    try:
+        _tune_gc()
+        result = anyio.run(main)
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted before the run started; nothing was sent", highlight=False
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    except PipelineError as exc:
+        _fail(console, exc)
+        return
+    except Exception:  # noqa: BLE001 (a bug: its traceback helps us, the resume hint the user)
+        console.print_exception()
+        console.print(
+            f"this is a bug in pipeline; what was journaled is safe: resume with: pipeline run {job} "
+            f"--out {out_dir}" + (" --emulator" if emulator else ""),
+            highlight=False,
+        )
+        sys.exit(1)
+    code = result.exit_code
     if not quiet:
         from pipeline.status import read_status, render_status
 
@@ -212,22 +182,14 @@ def run_command(
 )
 def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
     """Check JOB's spec, rows and media and estimate tokens and cost; sends nothing by default."""
-    from pipeline.estimate import estimate_job, render_estimate
+    from pipeline.estimator import render_estimate
 
     console = Console(stderr=True, soft_wrap=True)
-    with ExitStack() as stack:
-        base_url = None
-        if emulator and count_tokens:
-            from pipeline.emulator import EmulatorConfig, EmulatorThread
-
-            server = stack.enter_context(EmulatorThread(EmulatorConfig(port=0)))
-            base_url = server.base_url
-        try:
-            spec = load_spec(job)
-            estimate = estimate_job(spec, count_tokens=count_tokens, base_url=base_url)
-        except PipelineError as exc:
-            _fail(console, exc)
-            return
+    try:
+        estimate = estimate_job(job, count_tokens=count_tokens, emulator=emulator)
+    except PipelineError as exc:
+        _fail(console, exc)
+        return
     click.echo(render_estimate(estimate))
 
 

@@ -2,6 +2,7 @@
 
 On a terminal it is a rich live display refreshed four times a second; in a log file (no terminal) it writes
 one plain line every few seconds instead, so a nightly job's log shows how it went without control codes.
+The line itself is `pipeline.api.progress_line`, which `pipeline.run(quiet=False)` logs too.
 """
 
 from __future__ import annotations
@@ -15,45 +16,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from pipeline.run import RunStats, Snapshot
-
-LOG_EVERY_S = 5.0
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def progress_line(snap: Snapshot) -> str:
-    total = "?" if snap.total_rows is None else str(snap.total_rows - snap.skipped)
-    failed = sum(n for status, n in snap.by_status.items() if status != "ok")
-    parts = [
-        f"rows {snap.done}/{total}",
-        f"ok {snap.by_status.get('ok', 0)}",
-        f"not ok {failed}",
-        f"in flight {snap.in_flight}",
-        f"{snap.requests_per_s:.1f} req/s",
-        f"tokens {snap.tokens:,}",
-        f"cost ${snap.cost_usd:.4f}",
-        f"elapsed {_duration(snap.elapsed_s)}",
-        f"ETA {_duration(snap.eta_s)}",
-    ]
-    if snap.skipped:
-        parts.insert(1, f"resumed past {snap.skipped}")
-    if snap.rate_limited:
-        parts.append(f"429s {snap.rate_limited}")
-    if snap.paused_for_s > 0:
-        parts.append(f"paused {snap.paused_for_s:.1f}s (server asked)")
-    elif snap.pacing_per_s is not None:
-        parts.append(f"pacing {snap.pacing_per_s * 60:.0f}/min")
-    if snap.stopping:
-        parts.append(f"stopping: {snap.stopping}")
-    return " | ".join(parts[:5]) + "\n  " + " | ".join(parts[5:])
+from pipeline.api import LOG_EVERY_S, one_line, progress_line
+from pipeline.engine import RunStats
 
 
 class ProgressDisplay:
@@ -89,9 +53,7 @@ class ProgressDisplay:
             if self._live is not None:
                 self._live.update(Text(progress_line(snap), overflow="fold"))
             elif time.monotonic() - last_log >= LOG_EVERY_S:
-                self._console.print(
-                    progress_line(snap).replace("\n ", ""), highlight=False
-                )
+                self._console.print(one_line(snap), highlight=False)
                 last_log = time.monotonic()
             await anyio.sleep(0.25)
 

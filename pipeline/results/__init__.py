@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from ._files import remove_image_leftovers
-from ._parquet import ResultColumns, write_image, write_results
+from ._parquet import (
+    ResultColumns,
+    open_results,
+    read_results,
+    write_image,
+    write_results,
+)
 from ._summary import STATUSES, SUMMARY_NAME, build_summary, write_summary
 
 __all__ = (
@@ -11,6 +17,8 @@ __all__ = (
     "SUMMARY_NAME",
     "ResultColumns",
     "build_summary",
+    "open_results",
+    "read_results",
     "remove_image_leftovers",
     "write_image",
     "write_results",

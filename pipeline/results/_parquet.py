@@ -16,7 +16,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,6 +36,9 @@ from ._files import (
     write_image,
 )
 from ._kept_types import Kind
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 RESULTS_DIR = "results"
 IMAGE_TYPE = pa.struct(
@@ -148,8 +151,8 @@ def write_results(
     return rows
 
 
-def read_results(run_dir: Path) -> pa.Table:
-    """The whole results dataset of DIR as one table (for status and tests; a real consumer streams it)."""
+def open_results(run_dir: Path) -> ds.Dataset:
+    """DIR's results as a `pyarrow.dataset.Dataset`: nothing is read until it is scanned."""
     path = Path(run_dir) / RESULTS_DIR
     if not path.is_dir():
         raise OutputError(
@@ -157,7 +160,12 @@ def read_results(run_dir: Path) -> pa.Table:
         )
     import pyarrow.dataset as ds  # on first use: `run` never reads results back
 
-    return ds.dataset(path, format="parquet").to_table()
+    return ds.dataset(path, format="parquet")
+
+
+def read_results(run_dir: Path) -> pa.Table:
+    """The whole results dataset of DIR as one table (for status and tests; a real consumer streams it)."""
+    return open_results(run_dir).to_table()
 
 
 class _Parts:
@@ -380,6 +388,7 @@ __all__ = [
     "RESULTS_SCHEMA",
     "ResultColumns",
     "image_name",
+    "open_results",
     "read_results",
     "results_schema",
     "write_image",

@@ -1,13 +1,24 @@
-"""TOML -> a validated JobSpec; the only tomllib user. Errors name the file, the key and what was expected."""
+"""TOML, or a mapping of the same shape, -> a validated JobSpec; the only tomllib user.
+
+Errors name the file, the key and what was expected.
+"""
 
 from __future__ import annotations
 
-from ._load import JobSpec, MediaSpec, apply_row_overrides, load_spec, parse_template
+from ._load import (
+    JobSpec,
+    MediaSpec,
+    apply_row_overrides,
+    load_spec,
+    parse_spec,
+    parse_template,
+)
 
 __all__ = (
     "JobSpec",
     "MediaSpec",
     "apply_row_overrides",
     "load_spec",
+    "parse_spec",
     "parse_template",
 )

@@ -13,6 +13,7 @@ accept the same names and refuse the same values. Model-specific checks come fro
 Usage::
 
     spec = load_spec("jobs/summarise.toml")      # raises SpecError
+    spec = parse_spec({"provider": {...}, "input": {...}}, base_dir=".")   # the same checks, from a mapping
     spec.fingerprint()                           # same hash <=> same replies; limits and budget excluded
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -130,7 +132,7 @@ class MediaSpec:
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     name: str
-    path: Path  # the spec file, absolute
+    path: Path  # the spec file, absolute (`base_dir/<mapping>` for a spec given as a mapping)
     provider: ProviderSpec
     input: InputSpec
     prompt: PromptSpec = field(default_factory=PromptSpec)
@@ -192,10 +194,61 @@ def load_spec(path: str | Path) -> JobSpec:
     except tomllib.TOMLDecodeError as exc:
         # Its message ends with "(at line L, column C)", which is what the user needs.
         raise SpecError(f"not valid TOML: {exc}", file=file) from None
+    resolved = path.resolve()
     try:
-        return _build(data, path.resolve())
+        return _build(
+            data, path=resolved, base=resolved.parent, default_name=resolved.stem
+        )
     except _Bad as bad:
         raise SpecError(bad.message, file=file, key=bad.key) from None
+
+
+MAPPING_FILE = "<mapping>"
+
+
+def parse_spec(
+    data: Mapping[str, Any],
+    *,
+    base_dir: str | os.PathLike[str],
+    name: str | None = None,
+) -> JobSpec:
+    """Validate a job spec given as a mapping with the TOML file's structure (tables as nested mappings).
+
+    Relative paths resolve against `base_dir`; `name` is the default when the mapping has no `name` key
+    (else "job"). Path-like values are taken as strings and tuples as lists, as TOML would give them. The
+    checks are `load_spec`'s, and so are the errors: a SpecError naming the dotted key (and no file).
+    `JobSpec.path` is `base_dir/<mapping>`, since there is no file.
+    """
+    if not isinstance(data, Mapping):
+        raise SpecError(
+            f"expected a mapping of the job spec's tables, got {type(data).__name__}"
+        )
+    base = Path(base_dir).resolve()
+    try:
+        return _build(
+            _as_toml(data, ""),
+            path=base / MAPPING_FILE,
+            base=base,
+            default_name=name or "job",
+        )
+    except _Bad as bad:
+        raise SpecError(bad.message, key=bad.key) from None
+
+
+def _as_toml(value: Any, key: str) -> Any:
+    """A mapping's values as `tomllib` would have given them: dicts, lists and str for path-like values."""
+    if isinstance(value, Mapping):
+        plain: dict[str, Any] = {}
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise _Bad(key or "spec", f"keys must be strings, got {_got(name)}")
+            plain[name] = _as_toml(item, f"{key}.{name}" if key else name)
+        return plain
+    if isinstance(value, (list, tuple)):
+        return [_as_toml(item, f"{key}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
 
 
 def apply_row_overrides(
@@ -268,10 +321,11 @@ def parse_template(template: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(pieces)
 
 
-def _build(data: dict[str, Any], path: Path) -> JobSpec:
+def _build(
+    data: dict[str, Any], *, path: Path, base: Path, default_name: str
+) -> JobSpec:
     _refuse_secrets(data)
     top = _Section(data, "", _TOP_KEYS)
-    base = path.parent
     if "provider" not in top:
         raise _Bad(
             "provider",
@@ -284,7 +338,7 @@ def _build(data: dict[str, Any], path: Path) -> JobSpec:
     )
     generation = _Section(data.get("generation", {}), "generation", _GENERATION_KEYS)
     return JobSpec(
-        name=top.get("name", path.stem),
+        name=top.get("name", default_name),
         path=path,
         provider=provider,
         input=InputSpec(**_input(_Section(data["input"], "input", _INPUT_KEYS), base)),

@@ -1,57 +1,14 @@
-"""The command line: one exit-code map, and the commands as a user calls them (click's CliRunner)."""
+"""The commands as a user calls them (click's CliRunner); their exit-code map is tested in tests/test_api.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import click
-import pytest
 from click.testing import CliRunner
 from support import JobWriter
 
-from pipeline.cli._commands import cli, exit_code
-from pipeline.errors import (
-    BudgetExhausted,
-    CredentialsError,
-    DailyLimitReached,
-    Interrupted,
-    OutputError,
-    SpecError,
-)
-from pipeline.run import RunResult, RunStats
-
-
-def result(rows: dict[str, int], stopped: object = None) -> RunResult:
-    return RunResult(
-        out_dir=Path("."),
-        summary={"rows": rows},
-        stats=RunStats(),
-        stopped=stopped,  # type: ignore[arg-type]
-    )
-
-
-@pytest.mark.parametrize(
-    ("outcome", "code"),
-    [
-        (result({"total": 3, "ok": 3, "failed": 0, "pending": 0}), 0),
-        (result({"total": 3, "ok": 2, "failed": 1, "pending": 0}), 1),
-        (result({"total": 3, "ok": 2, "blocked": 1}), 1),
-        (result({"total": 3, "ok": 2, "invalid": 1}), 1),
-        (result({"total": 3, "ok": 1}, BudgetExhausted("b")), 3),
-        (result({"total": 3, "ok": 1}, DailyLimitReached("d")), 3),
-        (result({"total": 3, "ok": 1}, Interrupted("i")), 130),
-        (SpecError("bad", file="job.toml", key="limits.concurrency"), 2),
-        (CredentialsError("no key"), 2),
-        (OutputError("locked"), 2),
-        (click.UsageError("usage"), 2),
-        (KeyboardInterrupt(), 130),
-    ],
-)
-def test_exit_codes_follow_the_contract(
-    outcome: RunResult | BaseException, code: int
-) -> None:
-    assert exit_code(outcome) == code
+from pipeline.cli._commands import cli
 
 
 def test_run_on_the_embedded_emulator_says_so_first(

@@ -14,6 +14,7 @@ from pipeline.spec._load import (
     LimitsSpec,
     apply_row_overrides,
     load_spec,
+    parse_spec,
     parse_template,
 )
 
@@ -55,6 +56,25 @@ def test_minimal_spec_gets_the_defaults(tmp_path: Path) -> None:
     assert spec.limits.concurrency == 32 and spec.limits.max_attempts == 6
     assert spec.generation == GenerationSettings()
     assert spec.output.dir is None and spec.output.keep_fields == ()
+
+
+def test_a_mapping_is_checked_like_the_toml_it_mirrors(tmp_path: Path) -> None:
+    path = write(tmp_path, '[output]\nkeep_fields = ["title"]\n')
+    mapping = {
+        "provider": {"kind": "gemini", "model": "gemini-3.1-pro-preview"},
+        "input": {"path": Path("rows.jsonl")},  # path-like values are taken as strings
+        "output": {"keep_fields": ("title",)},  # and tuples as lists
+    }
+    spec = parse_spec(mapping, base_dir=tmp_path, name="job")
+    assert spec.fingerprint() == load_spec(path).fingerprint()
+    assert spec.input.path == (tmp_path / "rows.jsonl").resolve()
+    assert spec.name == "job" and spec.path == tmp_path.resolve() / "<mapping>"
+    with pytest.raises(SpecError) as caught:
+        parse_spec({**mapping, "limits": {"concurrency": 0}}, base_dir=tmp_path)
+    assert caught.value.key == "limits.concurrency" and caught.value.file is None
+    assert str(caught.value).startswith("limits.concurrency: expected an integer")
+    with pytest.raises(SpecError, match="provider.api_key"):
+        parse_spec({**mapping, "provider": {"api_key": "x"}}, base_dir=tmp_path)
 
 
 def test_paths_are_relative_to_the_spec_file_not_the_working_directory(

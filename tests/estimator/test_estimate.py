@@ -14,9 +14,9 @@ from pypdf import PdfWriter
 from support import JobWriter, run_cli
 
 from pipeline.emulator import EmulatorConfig, EmulatorThread
+from pipeline.engine import RunOptions, run_job
 from pipeline.errors import CredentialsError
-from pipeline.estimate._job import Estimate, estimate_job, render_estimate
-from pipeline.run import RunOptions, run_job
+from pipeline.estimator._job import Estimate, estimate_job, render_estimate
 from pipeline.spec import load_spec
 
 PRO = "gemini-3.1-pro-preview"

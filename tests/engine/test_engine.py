@@ -10,9 +10,9 @@ import pyarrow.dataset as ds
 import pytest
 from support import JobWriter
 
+from pipeline.engine import RunOptions, run_job
 from pipeline.errors import BudgetExhausted, CredentialsError
 from pipeline.records import HttpRequest, HttpResponse
-from pipeline.run import RunOptions, run_job
 from pipeline.spec import load_spec
 from pipeline.transport._aiohttp import MockTransport
 

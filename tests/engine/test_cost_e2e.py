@@ -15,7 +15,7 @@ import pytest
 from support import ROOT, JobWriter, run_cli
 
 from pipeline.emulator import EmulatorConfig, EmulatorThread
-from pipeline.estimate import estimate_job
+from pipeline.estimator import estimate_job
 from pipeline.spec import load_spec
 
 KEY = {"GEMINI_API_KEY": "test-key-not-real"}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ._job import estimate_job, render_estimate
+from ._job import Estimate, estimate_job, render_estimate
 
 __all__ = (
+    "Estimate",
     "estimate_job",
     "render_estimate",
 )
