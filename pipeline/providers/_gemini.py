@@ -73,7 +73,11 @@ class GoogleBase(ProviderBase):
 
     def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
         self._raise_for_status(response)
-        return wire.parse_reply(response.body, prompt)
+        return wire.parse_reply(
+            response.body,
+            prompt,
+            tier_header=response.headers.get("x-gemini-service-tier"),
+        )
 
     def parse_count_tokens(self, response: HttpResponse) -> int:
         self._raise_for_status(response)

@@ -27,7 +27,12 @@ import anyio
 from anyio.abc import TaskGroup
 
 from pipeline.auth import resolve_credentials
-from pipeline.catalog import DEFAULT_OUTPUT_LIMIT, model_info, price_for
+from pipeline.catalog import (
+    DEFAULT_OUTPUT_LIMIT,
+    is_image_model,
+    model_info,
+    price_for,
+)
 from pipeline.errors import (
     BudgetExhausted,
     CredentialsError,
@@ -382,7 +387,7 @@ async def run_job(
             keep_fields=spec.output.keep_fields,
             timeout_s=spec.limits.request_timeout_s,
             max_output_tokens=info.output_token_limit if info else DEFAULT_OUTPUT_LIMIT,
-            image_output=bool(info and info.image_output),
+            image_output=is_image_model(spec.provider.model),
             forget_files=forget_files,
         )
         run = _Run(spec, options, journal, runner, credentials)

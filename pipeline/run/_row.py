@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 
-from pipeline.catalog import Price, cost_usd, worst_case_usd
+from pipeline.catalog import Price, cost_usd, max_image_tokens, worst_case_usd
 from pipeline.errors import AttemptError, RateLimited, RequestRejected, RowInvalid
 from pipeline.policy import Budget, Limits, RetryPolicy
 from pipeline.providers import Provider
@@ -26,9 +26,6 @@ from pipeline.transport import Transport
 from ._progress import RunStats
 
 PreparePrompt = Callable[[Row], Awaitable[Prompt]]
-
-# Largest image any image model returns (3.1 Flash Image at 4K: 2,520 tokens): what a budget reserves per image.
-MAX_IMAGE_TOKENS = 2_520
 
 
 @dataclass(slots=True)
@@ -85,7 +82,9 @@ class RowRunner:
                 input_tokens=prompt.estimated_input_tokens,
                 max_output_tokens=prompt.generation.max_output_tokens
                 or self.max_output_tokens,
-                max_image_tokens=MAX_IMAGE_TOKENS if self.image_output else 0,
+                max_image_tokens=max_image_tokens(prompt.model)
+                if self.image_output
+                else 0,
             )
         )
         paid = Usage()
