@@ -65,7 +65,8 @@ class ModelInfo:
     `explicit_cache` False when only implicit caching is offered. `lifecycle` is the Gemini API's; `vertex`
     Vertex AI's when it differs (None: the same). `prices` are the Gemini Developer API's paid-tier prices,
     one per scheduled step, oldest first. `doors` are the provider kinds that serve the id under this name;
-    `alias_of` names the model an aggregator's alias stands for.
+    `alias_of` names the model an aggregator's alias stands for. `flex` / `priority` say whether the Gemini
+    API offers the Flex / Priority tier for the model (None: its pages do not say).
     """
 
     id: str
@@ -87,6 +88,8 @@ class ModelInfo:
     prices: tuple[Price, ...] = ()
     doors: tuple[str, ...] = ("gemini", "vertex")
     alias_of: str | None = None
+    flex: bool | None = None
+    priority: bool | None = None
     notes: str = ""
 
     @property

@@ -17,7 +17,8 @@ def catalog_listing(
 ) -> list[dict[str, Any]]:
     """Every model of `catalog(provider)` with its lifecycle on `provider` (the Gemini API's when None) and its
     prices on `on` (today): standard input and output per 1M tokens, Batch and Flex (half of them), the
-    cache-read rate, audio input where it has its own rate, and the price of one 1K image on image models."""
+    cache-read rate, audio input where it has its own rate, and the price of one 1K image on image models.
+    Flex prices are None where the Gemini API does not offer Flex for the model."""
     day = on or today()
     rows = []
     for info in catalog(provider):
@@ -37,7 +38,9 @@ def catalog_listing(
                 "output_token_limit": info.output_token_limit,
                 "thinking_levels": list(info.thinking_levels),
                 "min_cache_tokens": info.min_cache_tokens,
-                **_prices(price),
+                "flex": info.flex,
+                "priority": info.priority,
+                **_prices(price, flex=info.flex is not False),
                 "image_1k_usd": price_per_image(info.id, "1K", on=day)
                 if info.kind == "image"
                 else None,
@@ -46,7 +49,7 @@ def catalog_listing(
     return rows
 
 
-def _prices(price: Price | None) -> dict[str, Any]:
+def _prices(price: Price | None, *, flex: bool) -> dict[str, Any]:
     if price is None:
         return dict.fromkeys(
             (
@@ -62,7 +65,7 @@ def _prices(price: Price | None) -> dict[str, Any]:
                 "price_source",
             )
         )
-    flex = tier_multiplier(price, "flex")
+    factor = tier_multiplier(price, "flex")
     return {
         "input": price.input,
         "output": price.output,
@@ -70,8 +73,8 @@ def _prices(price: Price | None) -> dict[str, Any]:
         "input_audio": price.input_audio,
         "batch_input": price.input * price.batch_multiplier,
         "batch_output": price.output * price.batch_multiplier,
-        "flex_input": price.input * flex,
-        "flex_output": price.output * flex,
+        "flex_input": price.input * factor if flex else None,
+        "flex_output": price.output * factor if flex else None,
         "price_as_of": _day(price.as_of),
         "price_source": price.source,
     }

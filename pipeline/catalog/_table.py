@@ -215,6 +215,7 @@ _CURRENT: tuple[ModelInfo, ...] = (
         "gemini-4-argon", "Gemini 4 Argon", _THREE, "medium", _ga(_D(2026, 10, 13), CHG + "; " + LATEST),
         _ARGON, min_cache=4_096, explicit_cache=None,
         notes="Vertex: implicit caching from 6,144 tokens, no explicit caching; Flex not offered",
+        flex=False,
     ),
     _text(
         "gemini-4-carbon", "Gemini 4 Carbon", _THREE, "medium", _ga(_D(2026, 11, 10), "[3P] apidog, laozhang.ai"),
@@ -237,16 +238,19 @@ _CURRENT: tuple[ModelInfo, ...] = (
     _text(
         "gemini-3.8-flash", "Gemini 3.8 Flash", _THREE, "medium", _ga(_D(2026, 9, 2)), _FLASH_38,
         min_cache=4_096,
+        flex=True,
     ),
     _text(
         "gemini-3.7-flash", "Gemini 3.7 Flash", _THREE, "medium",
         _ga(_D(2026, 8, 13), DEPR + "; " + CHG + " 2026-10-08", deprecated=_D(2026, 10, 8),
             replacement="gemini-3.8-flash", routed_to="gemini-3.8-flash", routed_from=_D(2026, 10, 8)),
         _FLASH_36, min_cache=4_096,
+        flex=True,
     ),
     _text(
         "gemini-3.6-flash", "Gemini 3.6 Flash", _FOUR, "medium", _ga(_D(2026, 7, 21)), _FLASH_36,
         min_cache=4_096,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-3.5-flash", "Gemini 3.5 Flash", _FOUR, "medium",
@@ -254,26 +258,32 @@ _CURRENT: tuple[ModelInfo, ...] = (
             replacement="gemini-3.6-flash", routed_to="gemini-3.6-flash", routed_from=_D(2026, 10, 8)),
         (_p(PRICE_PAGE, _PRICE_ASOF, 1.50, 9.00, cached_input=0.15, cache_storage_per_hour=1.00),),
         min_cache=4_096,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-3.5-flash-lite", "Gemini 3.5 Flash-Lite", _FOUR, "minimal", _ga(_D(2026, 7, 21)),
         (_p(PRICE_PAGE + "; cache read [3P sim PR]", _PRICE_ASOF, 0.30, 2.50, cached_input=0.03),),
+        flex=True, priority=True,
     ),
     _text(
         "gemini-3.1-flash-lite", "Gemini 3.1 Flash-Lite", _FOUR, "minimal",
         _ga(_D(2026, 5, 7), shutdown=_D(2027, 5, 7), replacement="gemini-3.5-flash-lite"), _FLASH_LITE_31,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-3.1-pro-preview", "Gemini 3.1 Pro Preview", _THREE, "high", _preview(_D(2026, 2, 19)),
         _PRO_31, min_cache=4_096,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-3.1-pro-preview-customtools", "Gemini 3.1 Pro Preview (custom tools)", _THREE, "high",
         _preview(_D(2026, 2, 19)), _PRO_31, min_cache=4_096,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-3-flash-preview", "Gemini 3 Flash Preview", _FOUR, "high",
         _preview(_D(2025, 12, 17), replacement="gemini-3.6-flash"), _FLASH_3, min_cache=1_024,
+        flex=True, priority=True,
     ),
     # Gemini 2.5 on the Gemini API: Pro and Flash routed to newer models from 2026-12-01 (billed at their
     # rates); Flash-Lite "remains available until further notice". All shut down on Vertex AI.
@@ -282,16 +292,19 @@ _CURRENT: tuple[ModelInfo, ...] = (
         _ga(_D(2025, 6, 17), FIRE + "; " + DEPR + " as quoted 2026-11-10 [3P]", deprecated=_D(2026, 11, 10),
             replacement="gemini-3.8-flash", routed_to="gemini-3.8-flash", routed_from=_D(2026, 12, 1)),
         _2_5_PRO, min_cache=2_048, vertex=_VERTEX_25_GONE,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-2.5-flash", "Gemini 2.5 Flash", (), None,
         _ga(_D(2025, 6, 17), FIRE + "; " + DEPR + " as quoted 2026-11-10 [3P]", deprecated=_D(2026, 11, 10),
             replacement="gemini-3.5-flash-lite", routed_to="gemini-3.5-flash-lite", routed_from=_D(2026, 12, 1)),
         _2_5_FLASH, min_cache=2_048, vertex=_VERTEX_25_GONE,
+        flex=True, priority=True,
     ),
     _text(
         "gemini-2.5-flash-lite", "Gemini 2.5 Flash-Lite", (), None, _ga(_D(2025, 7, 22), DEPR + " [3P quote]"),
         _2_5_FLASH_LITE, vertex=_VERTEX_25_GONE,
+        flex=True, priority=True,
     ),
     # Image models (thinking always on; the Flash image models take "minimal" or "high").
     ModelInfo(
@@ -325,6 +338,7 @@ _CURRENT: tuple[ModelInfo, ...] = (
             "(not published)", _D(2026, 7, 1), 0.25, 30.00, image_output=30.00,
         ),),
         notes="1K only; no Flex or Priority; no caching",
+        flex=False, priority=False,
     ),
 )
 

@@ -8,6 +8,7 @@ request limit (resumable); 130 interrupted (resumable).
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ import anyio
 import click
 from rich.console import Console
 
+from pipeline.catalog import today
 from pipeline.errors import (
     BudgetExhausted,
     CredentialsError,
@@ -27,9 +29,16 @@ from pipeline.errors import (
     SpecError,
 )
 from pipeline.run import RunOptions, RunResult, RunStats, output_dir, run_job
-from pipeline.spec import load_spec
+from pipeline.spec import JobSpec, load_spec
 
 from ._display import ProgressDisplay
+from ._models import (
+    ModelsQuery,
+    fetch_served,
+    has_credentials,
+    listing,
+    render_models,
+)
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -55,6 +64,14 @@ def exit_code(result: RunResult | BaseException) -> int:
         )
         return EXIT_OK if not_ok == 0 else EXIT_NOT_ALL_OK
     return EXIT_NOT_ALL_OK
+
+
+def _warn(console: Console, spec: JobSpec, *, quiet: bool = False) -> None:
+    """The spec's warnings (a deprecated or unknown model id), one `warning: ...` line each on stderr."""
+    if quiet:
+        return
+    for warning in spec.warnings:
+        console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
 
 
 def _fail(console: Console, exc: BaseException) -> None:
@@ -132,6 +149,7 @@ def run_command(
     except SpecError as exc:
         _fail(console, exc)
         return
+    _warn(console, spec, quiet=quiet)
     out_dir = output_dir(spec, out)
     with ExitStack() as stack:
         base_url = None
@@ -216,6 +234,7 @@ def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
             base_url = server.base_url
         try:
             spec = load_spec(job)
+            _warn(console, spec)
             estimate = estimate_job(spec, count_tokens=count_tokens, base_url=base_url)
         except PipelineError as exc:
             _fail(console, exc)
@@ -236,6 +255,75 @@ def status_command(run_dir: Path) -> None:
         _fail(console, exc)
         return
     click.echo(render_status(status))
+
+
+@cli.command(name="models")
+@click.option(
+    "--provider",
+    "kind",
+    type=click.Choice(["gemini", "vertex", "openai"]),
+    default="gemini",
+    show_default=True,
+    help="Whose ids and lifecycle to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="Compare with the local emulator's model list (no key needed).",
+)
+@click.option(
+    "--base-url",
+    help="Where the provider's list is asked for (openai: with the version path, e.g. https://host/v1).",
+)
+@click.option(
+    "--api-key-env", help="The variable holding the key (default: the provider's)."
+)
+def models_command(
+    kind: str,
+    as_json: bool,
+    emulator: bool,
+    base_url: str | None,
+    api_key_env: str | None,
+) -> None:
+    """List the model catalog: ids, kind, lifecycle, prices; with a key (or --emulator) also the provider's list."""
+    console = Console(stderr=True, soft_wrap=True)
+    environ: Mapping[str, str] = dict(os.environ)
+    served: list[str] | None = None
+    with ExitStack() as stack:
+        if emulator:
+            from pipeline.emulator import EmulatorConfig, EmulatorThread
+
+            server = stack.enter_context(EmulatorThread(EmulatorConfig(port=0)))
+            base_url = server.base_url + ("/v1" if kind == "openai" else "")
+            name = api_key_env or (
+                "OPENAI_API_KEY" if kind == "openai" else "GEMINI_API_KEY"
+            )
+            environ = {**environ, name: environ.get(name) or "emulator-key"}
+        wanted = emulator or has_credentials(kind, environ, api_key_env)
+        if kind == "vertex" and wanted:
+            console.print(
+                "note: Vertex AI's own model list is not fetched; the catalog is shown",
+                highlight=False,
+            )
+        elif kind == "openai" and wanted and not base_url:
+            console.print(
+                "note: --base-url names the OpenAI-compatible endpoint whose list to fetch; the catalog is shown",
+                highlight=False,
+            )
+        elif wanted:
+            query = ModelsQuery(kind=kind, base_url=base_url, api_key_env=api_key_env)
+            try:
+                served = fetch_served(query, environ)
+            except CredentialsError as exc:
+                _fail(console, exc)
+                return
+            except PipelineError as exc:
+                console.print(
+                    f"[yellow]warning[/yellow]: the provider's model list could not be fetched: {exc}",
+                    highlight=False,
+                )
+    click.echo(render_models(listing(kind, served, on=today()), as_json=as_json))
 
 
 @cli.command(name="emulator")

@@ -173,3 +173,86 @@ def test_the_breakdown_is_not_part_of_equality_and_sums() -> None:
     assert (Usage() + detailed).input_by_modality == {"audio": 6, "text": 4}
     # A side with tokens but no breakdown makes the sum's breakdown unknown, not wrong.
     assert (plain + detailed).input_by_modality is None
+
+
+# --- the provider's own model list (`pipeline models`) --------------------------------------------------------
+
+
+def test_gemini_lists_models_page_by_page(
+    gemini: GeminiProvider, respond: Respond
+) -> None:
+    first = gemini.build_list_models()
+    assert first.method == "GET"
+    assert (
+        first.url
+        == "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1000"
+    )
+    assert first.headers["x-goog-api-key"] and first.body is None
+    names, token = gemini.parse_list_models(
+        respond(
+            200,
+            {
+                "models": [
+                    {
+                        "name": "models/gemini-3.8-flash",
+                        "displayName": "Gemini 3.8 Flash",
+                    },
+                    {"name": "models/gemini-embedding-2"},
+                ],
+                "nextPageToken": "abc/=",
+            },
+        )
+    )
+    assert (names, token) == (["gemini-3.8-flash", "gemini-embedding-2"], "abc/=")
+    assert gemini.build_list_models(token).url.endswith(
+        "pageSize=1000&pageToken=abc%2F%3D"
+    )
+    assert gemini.parse_list_models(respond(200, {"models": []})) == ([], None)
+
+
+def test_a_refused_key_on_the_list_is_a_credentials_error(
+    gemini: GeminiProvider, respond: Respond
+) -> None:
+    from pipeline.errors import CredentialsError
+
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Permission denied",
+            "status": "PERMISSION_DENIED",
+        }
+    }
+    with pytest.raises(CredentialsError):
+        gemini.parse_list_models(respond(403, body))
+
+
+def test_openai_lists_models(
+    bearer_credentials: StaticCredentials, respond: Respond
+) -> None:
+    provider = OpenAIProvider(
+        model="", credentials=bearer_credentials, base_url="https://api.example.com/v1/"
+    )
+    request = provider.build_list_models()
+    assert (request.method, request.url) == ("GET", "https://api.example.com/v1/models")
+    body = {
+        "object": "list",
+        "data": [
+            {
+                "id": "models/gemini-3.8-flash",
+                "object": "model",
+            },  # Google's compatible endpoint
+            {
+                "id": "gemini-3-pro-image-preview",
+                "object": "model",
+            },  # an aggregator's old name
+        ],
+    }
+    assert provider.parse_list_models(respond(200, body)) == (
+        ["gemini-3.8-flash", "gemini-3-pro-image-preview"],
+        None,
+    )
+
+
+def test_vertex_has_no_model_list(vertex: VertexProvider) -> None:
+    with pytest.raises(NotImplementedError):
+        vertex.build_list_models()
