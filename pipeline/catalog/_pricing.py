@@ -77,13 +77,14 @@ def _catalog_price(info: ModelInfo | None, day: date) -> Price | None:
 
 
 def _step(info: ModelInfo, day: date) -> Price:
-    """The step of `info.prices` that applies on `day` (the last one past the end of the schedule)."""
+    """The step of `info.prices` that applies on `day`; outside the schedule, the nearest end of it."""
     for price in info.prices:
         if price.applies_on(day):
             return price
-    return (
-        info.prices[-1] if day > (info.prices[-1].valid_from or day) else info.prices[0]
-    )
+    first = info.prices[0]
+    if first.valid_from is not None and day < first.valid_from:
+        return first
+    return info.prices[-1]
 
 
 def price_per_image(

@@ -297,3 +297,18 @@ def test_an_aggregators_per_image_price() -> None:
     assert cost_usd(Usage(input_tokens=1_000_000), price, images=2) == pytest.approx(
         1.06
     )
+
+
+def test_a_day_outside_a_schedule_takes_its_nearest_end() -> None:
+    from dataclasses import replace
+
+    from pipeline.catalog import ModelInfo
+    from pipeline.catalog._pricing import _step
+
+    early = Price(1.0, 2.0, valid_from=date(2026, 1, 1), valid_until=date(2026, 6, 30))
+    late = Price(3.0, 4.0, valid_from=date(2026, 7, 1), valid_until=date(2026, 12, 31))
+    info = ModelInfo("m", "text", "M", 1, 1, prices=(early, late))
+    assert _step(info, date(2025, 1, 1)) is early
+    assert _step(info, date(2026, 7, 1)) is late
+    assert _step(info, date(2030, 1, 1)) is late
+    assert _step(replace(info, prices=(early,)), date(2026, 8, 1)) is early
