@@ -30,7 +30,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 from common import MB, Emulator, describe_cores, run_cli, summary_of
 
-MODEL = "gemini-3-pro-image-preview"
+MODEL = "gemini-3-pro-image"
 
 
 def write_image_job(

@@ -39,8 +39,8 @@ Status = Literal["ok", "failed", "blocked", "truncated", "invalid", "pending"]
 FINAL_STATUSES: tuple[Status, ...] = ("ok", "failed", "blocked", "truncated", "invalid")
 ReplyStatus = Literal["ok", "blocked", "failed", "truncated"]
 ThinkingLevel = Literal[
-    "minimal", "low", "medium", "high"
-]  # "minimal": Flash and Flash-Lite only
+    "minimal", "low", "medium", "high", "xhigh"
+]  # "minimal": some Flash and Flash-Lite models; "xhigh": some Gemini 4 models (the catalog says which)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,13 @@ class HttpResponse:
 class Usage:
     """Token usage as the provider reported it. `output_tokens` excludes thinking, as Gemini's
     `candidatesTokenCount` does; `image_output_tokens` is the part of `output_tokens` billed at the
-    image price."""
+    image price.
+
+    `input_by_modality` / `cached_by_modality` are the provider's breakdown of `input_tokens` / `cached_tokens`
+    by lower-case modality ("text", "image", "audio", "video", "document"), as Gemini's `promptTokensDetails` /
+    `cacheTokensDetails` give it; None when the reply has none. They only price audio at its own rate: they are
+    not journaled (the journal builds a Usage from the six counts, positionally), need not sum to the counts, and
+    take no part in equality."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -171,6 +177,8 @@ class Usage:
     cached_tokens: int = 0
     total_tokens: int = 0
     image_output_tokens: int = 0
+    input_by_modality: Mapping[str, int] | None = field(default=None, compare=False)
+    cached_by_modality: Mapping[str, int] | None = field(default=None, compare=False)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -180,7 +188,31 @@ class Usage:
             self.cached_tokens + other.cached_tokens,
             self.total_tokens + other.total_tokens,
             self.image_output_tokens + other.image_output_tokens,
+            _merge(
+                self.input_by_modality,
+                self.input_tokens,
+                other.input_by_modality,
+                other.input_tokens,
+            ),
+            _merge(
+                self.cached_by_modality,
+                self.cached_tokens,
+                other.cached_by_modality,
+                other.cached_tokens,
+            ),
         )
+
+
+def _merge(
+    a: Mapping[str, int] | None, a_count: int, b: Mapping[str, int] | None, b_count: int
+) -> Mapping[str, int] | None:
+    """The sum of two breakdowns; a side without one counts as empty only when its count is zero."""
+    if (a is None and a_count) or (b is None and b_count) or (a is None and b is None):
+        return None
+    merged = dict(a or {})
+    for key, count in (b or {}).items():
+        merged[key] = merged.get(key, 0) + count
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +242,10 @@ class Reply:
     thoughts: str | None = (
         None  # thought summaries (include_thoughts), never part of `text`
     )
-    service_tier: str | None = None  # the tier the server says it served the reply at
+    # The tier the provider says it served the reply at: "standard", "flex", "priority" (Gemini's
+    # usageMetadata.serviceTier or the x-gemini-service-tier header; Vertex's trafficType mapped to these names,
+    # "provisioned_throughput" for PT); None when the reply does not say.
+    service_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

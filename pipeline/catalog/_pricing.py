@@ -1,74 +1,21 @@
-"""What a reply costs: a dated price table with its sources, overridable by the spec's `[pricing]`.
+"""Which price applies: the catalog's dated steps for a model on a day, with the spec's `[pricing]` over them.
 
-Rules (Gemini Developer API, paid tier; ../shared/reference/gemini-api.md section 6):
-- output is billed on candidates *and* thoughts ("output price including thinking tokens");
-- cached input tokens are part of `promptTokenCount` and billed at the cache rate instead of the input rate;
-- above 200k prompt tokens (cached included) the whole request moves to the long-context rates;
-- image output tokens are billed at the image rate (1K/2K image = 1,120 tokens, 4K = 2,000);
-- the Batch API is billed at 50% of these rates.
-
-A model that is not in the table and has no `[pricing]` gets a null cost, never a silent zero.
+A model that is not in the catalog and has no `[pricing]` gets no price (a null cost, never a silent zero). An
+id that Google routes to another model is billed at that model's rates while it is routed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from datetime import date
+from typing import Any
 
-from pipeline.records import Usage
+from ._entry import ModelInfo
+from ._models import image_tokens, model_info, today
+from ._price import Price
 
-PRICES_AS_OF = "2026-09-13"
-PRICE_SOURCES = (
-    "ai.google.dev/gemini-api/docs/pricing (as quoted in ../shared/reference/gemini-api.md section 6)",
-    "ai.google.dev/gemini-api/docs/gemini-3 model table (2026-05-07)",
-)
-LONG_CONTEXT_TOKENS = 200_000
-BATCH_DISCOUNT = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens (and per image where a provider charges per image)."""
-
-    input: float
-    output: float
-    cached_input: float | None = None
-    input_long: float | None = None
-    output_long: float | None = None
-    cached_input_long: float | None = None
-    image_output: float | None = None
-    per_image: float | None = None
-
-
-_PRO = Price(
-    input=2.0,
-    output=12.0,
-    cached_input=0.20,
-    input_long=4.0,
-    output_long=18.0,
-    cached_input_long=0.40,
-)
-_PRO_IMAGE = Price(input=2.0, output=12.0, cached_input=0.20, image_output=120.0)
-_FLASH = Price(input=0.50, output=3.0, cached_input=0.05)
-_FLASH_LITE = Price(input=0.25, output=1.50, cached_input=0.025)
-# Input price for 3.1 Flash Image: $0.25 in the Gemini 3 model table, $0.50 in a pricing-page excerpt; we take
-# the higher, so estimates and budgets err on the safe side.
-_FLASH_IMAGE = Price(input=0.50, output=3.0, image_output=60.0)
-
-PRICE_TABLE: dict[str, Price] = {
-    "gemini-3.1-pro-preview": _PRO,
-    "gemini-3.1-pro-preview-customtools": _PRO,
-    "gemini-3.1-pro-preview-thinking": _PRO,  # aggregators' name for the same model; their own price via [pricing]
-    "gemini-3-pro-preview": _PRO,
-    "gemini-3-pro-image-preview": _PRO_IMAGE,
-    "gemini-3-pro-image": _PRO_IMAGE,
-    "gemini-3-flash-preview": _FLASH,
-    "gemini-3.1-flash-lite-preview": _FLASH_LITE,
-    "gemini-3.1-flash-lite": _FLASH_LITE,
-    "gemini-3.1-flash-image-preview": _FLASH_IMAGE,
-    "gemini-3.1-flash-image": _FLASH_IMAGE,
-}
-
+__all__ = ("OVERRIDE_KEYS", "price_for", "price_per_image")
 
 # `[pricing]` keys in the spec -> fields of `Price`.
 OVERRIDE_KEYS = {
@@ -79,80 +26,73 @@ OVERRIDE_KEYS = {
     "output_above_200k_per_million": "output_long",
     "image_output_per_million": "image_output",
     "per_image": "per_image",
+    "input_audio_per_million": "input_audio",
+    "cached_input_audio_per_million": "cached_input_audio",
 }
+SPEC_SOURCE = "the spec's [pricing]"
 
 
-def price_for(model: str, override: Mapping[str, float] | None = None) -> Price | None:
-    """The table's price for `model`, with the spec's `[pricing]` keys laid over it.
+def price_for(
+    model: str, override: Mapping[str, float] | None = None, *, on: date | None = None
+) -> Price | None:
+    """The catalog's price for `model` on `on` (today, UTC), with the spec's `[pricing]` keys laid over it.
 
-    A model the table does not know gets a price only when `[pricing]` gives both its input and output
-    rates; otherwise None (an unknown cost, never a silent zero).
+    Scheduled steps are chosen by the day; a routed id is priced as the model that answers it. A model the
+    catalog cannot price gets a price only when `[pricing]` gives both its input and output rates; otherwise
+    None. An override of the input (cached input) rate also stands for audio unless its audio key is given.
     """
-    fields = {OVERRIDE_KEYS[key]: value for key, value in (override or {}).items()}
-    base = PRICE_TABLE.get(model)
+    day = on or today()
+    fields: dict[str, Any] = {
+        OVERRIDE_KEYS[key]: value for key, value in (override or {}).items()
+    }
+    if "input" in fields:
+        fields.setdefault("input_audio", None)
+    if "cached_input" in fields:
+        fields.setdefault("cached_input_audio", None)
+    base = _catalog_price(model_info(model), day)
     if base is None:
         if "input" in fields and "output" in fields:
-            return Price(**fields)
+            return Price(**fields, source=SPEC_SOURCE)
         return None
-    return replace(base, **fields)
+    if not fields:
+        return base
+    return replace(base, **fields, source=f"{SPEC_SOURCE} over {base.source}")
 
 
-def cost_usd(
-    usage: Usage, price: Price | None, *, images: int = 0, batch: bool = False
+def _catalog_price(info: ModelInfo | None, day: date) -> Price | None:
+    seen: set[str] = set()
+    while info is not None and info.id not in seen:
+        seen.add(info.id)
+        life = info.lifecycle
+        if life.routed_on(day) and life.routed_to is not None:
+            target = model_info(life.routed_to)
+            if target is not None and target.prices:
+                routed = _step(target, day)
+                note = f"billed as {target.id}, which answers {info.id}'s requests: {routed.source}"
+                return replace(routed, source=note)
+        if info.prices:
+            return _step(info, day)
+        info = model_info(info.alias_of) if info.alias_of else None
+    return None
+
+
+def _step(info: ModelInfo, day: date) -> Price:
+    """The step of `info.prices` that applies on `day`; outside the schedule, the nearest end of it."""
+    for price in info.prices:
+        if price.applies_on(day):
+            return price
+    first = info.prices[0]
+    if first.valid_from is not None and day < first.valid_from:
+        return first
+    return info.prices[-1]
+
+
+def price_per_image(
+    model: str, size: str | None = None, *, on: date | None = None
 ) -> float | None:
-    """The cost of `usage` at `price`; None when the price is unknown."""
-    if price is None:
+    """USD for one generated image of `size` on `model` at the standard tier: its image tokens at the image
+    rate (e.g. $0.134 for a 1K or 2K image on gemini-3-pro-image); None when the model has no image price."""
+    price = price_for(model, on=on)
+    if price is None or price.image_output is None:
         return None
-    long = usage.input_tokens > LONG_CONTEXT_TOKENS
-    input_rate = (
-        price.input_long if long and price.input_long is not None else price.input
-    )
-    output_rate = (
-        price.output_long if long and price.output_long is not None else price.output
-    )
-    cached_rate = (
-        price.cached_input_long
-        if long and price.cached_input_long is not None
-        else price.cached_input
-    )
-    if cached_rate is None:
-        cached_rate = input_rate
-    cached = min(usage.cached_tokens, usage.input_tokens)
-    image_tokens = usage.image_output_tokens if price.image_output is not None else 0
-    text_output = max(0, usage.output_tokens - image_tokens) + usage.thinking_tokens
-    total = (
-        (usage.input_tokens - cached) * input_rate
-        + cached * cached_rate
-        + text_output * output_rate
-        + image_tokens * (price.image_output or 0.0)
-    ) / 1_000_000
-    if price.per_image is not None:
-        total += images * price.per_image
-    return total * BATCH_DISCOUNT if batch else total
-
-
-def worst_case_usd(
-    price: Price | None,
-    *,
-    input_tokens: int,
-    max_output_tokens: int,
-    max_image_tokens: int = 0,
-) -> float:
-    """An upper bound for one request, reserved against the budget before it is sent.
-
-    Text and thinking output is priced at the dearest output rate the model has, up to `max_output_tokens`;
-    generated images at the image rate for `max_image_tokens` (2,000 for a 4K image); input at the long-context
-    rate when the estimate is near the 200k threshold. An unknown price reserves nothing: the engine refuses a
-    budget on a model without a price before the run starts.
-    """
-    if price is None:
-        return 0.0
-    near_long = input_tokens > LONG_CONTEXT_TOKENS * 0.8
-    input_rate = max(price.input, price.input_long or 0.0) if near_long else price.input
-    output_rate = max(price.output, price.output_long or 0.0)
-    images = max_image_tokens * (price.image_output or 0.0)
-    # Token estimates are approximate (chars / 4); 25% headroom keeps the bound honest.
-    tokens = (
-        input_tokens * 1.25 * input_rate + max_output_tokens * output_rate + images
-    ) / 1_000_000
-    return tokens + (price.per_image or 0.0)
+    return image_tokens(model, size) * price.image_output / 1_000_000

@@ -10,7 +10,10 @@ request limit (resumable); 130 interrupted (resumable).
 from __future__ import annotations
 
 import gc
+import os
 import sys
+from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
@@ -21,15 +24,32 @@ from pipeline.api import (
     EXIT_INTERRUPTED,
     EXIT_NOT_ALL_OK,
     JobResult,
+    embedded_emulator,
     exit_code,
     run_spec,
 )
 from pipeline.api import estimate as estimate_job
+from pipeline.catalog import today
 from pipeline.engine import RunOptions, output_dir
-from pipeline.errors import PipelineError, SpecError
-from pipeline.spec import load_spec
+from pipeline.errors import CredentialsError, PipelineError, SpecError
+from pipeline.spec import JobSpec, load_spec
 
 from ._display import ProgressDisplay
+from ._models import (
+    ModelsQuery,
+    fetch_served,
+    has_credentials,
+    listing,
+    render_models,
+)
+
+
+def _warn(console: Console, spec: JobSpec, *, quiet: bool = False) -> None:
+    """The spec's warnings (a deprecated or unknown model id), one `warning: ...` line each on stderr."""
+    if quiet:
+        return
+    for warning in spec.warnings:
+        console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
 
 
 def _fail(console: Console, exc: BaseException) -> None:
@@ -107,6 +127,7 @@ def run_command(
     except SpecError as exc:
         _fail(console, exc)
         return
+    _warn(console, spec, quiet=quiet)
     out_dir = output_dir(spec, out)
     options = RunOptions(
         out_dir=out_dir,
@@ -186,7 +207,9 @@ def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
 
     console = Console(stderr=True, soft_wrap=True)
     try:
-        estimate = estimate_job(job, count_tokens=count_tokens, emulator=emulator)
+        spec = load_spec(job)
+        _warn(console, spec)
+        estimate = estimate_job(spec, count_tokens=count_tokens, emulator=emulator)
     except PipelineError as exc:
         _fail(console, exc)
         return
@@ -206,6 +229,74 @@ def status_command(run_dir: Path) -> None:
         _fail(console, exc)
         return
     click.echo(render_status(status))
+
+
+@cli.command(name="models")
+@click.option(
+    "--provider",
+    "kind",
+    type=click.Choice(["gemini", "vertex", "openai"]),
+    default="gemini",
+    show_default=True,
+    help="Whose ids and lifecycle to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="Compare with the local emulator's model list (no key needed).",
+)
+@click.option(
+    "--base-url",
+    help="Where the provider's list is asked for (openai: with the version path, e.g. https://host/v1).",
+)
+@click.option(
+    "--api-key-env", help="The variable holding the key (default: the provider's)."
+)
+def models_command(
+    kind: str,
+    as_json: bool,
+    emulator: bool,
+    base_url: str | None,
+    api_key_env: str | None,
+) -> None:
+    """List the model catalog: ids, kind, lifecycle, prices; with a key (or --emulator) also the provider's list."""
+    console = Console(stderr=True, soft_wrap=True)
+    environ: Mapping[str, str] = dict(os.environ)
+    served: list[str] | None = None
+    with ExitStack() as stack:
+        if emulator:
+            base_url = stack.enter_context(embedded_emulator()) + (
+                "/v1" if kind == "openai" else ""
+            )
+            name = api_key_env or (
+                "OPENAI_API_KEY" if kind == "openai" else "GEMINI_API_KEY"
+            )
+            environ = {**environ, name: environ.get(name) or "emulator-key"}
+        wanted = emulator or has_credentials(kind, environ, api_key_env)
+        if kind == "vertex" and wanted:
+            console.print(
+                "note: Vertex AI's own model list is not fetched; the catalog is shown",
+                highlight=False,
+            )
+        elif kind == "openai" and wanted and not base_url:
+            console.print(
+                "note: --base-url names the OpenAI-compatible endpoint whose list to fetch; the catalog is shown",
+                highlight=False,
+            )
+        elif wanted:
+            query = ModelsQuery(kind=kind, base_url=base_url, api_key_env=api_key_env)
+            try:
+                served = fetch_served(query, environ)
+            except CredentialsError as exc:
+                _fail(console, exc)
+                return
+            except PipelineError as exc:
+                console.print(
+                    f"[yellow]warning[/yellow]: the provider's model list could not be fetched: {exc}",
+                    highlight=False,
+                )
+    click.echo(render_models(listing(kind, served, on=today()), as_json=as_json))
 
 
 @cli.command(name="emulator")

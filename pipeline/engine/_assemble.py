@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from pipeline.auth import resolve_credentials
-from pipeline.catalog import DEFAULT_OUTPUT_LIMIT, Price, model_info, price_for
+from pipeline.catalog import (
+    DEFAULT_OUTPUT_LIMIT,
+    Price,
+    is_image_model,
+    model_info,
+    price_for,
+)
 from pipeline.errors import SpecError
 from pipeline.input import build_prompt
 from pipeline.media import MediaContext, build_media_parts, media_context
@@ -64,7 +70,7 @@ def assemble(spec: JobSpec, options: RunOptions) -> Parts:
         provider=provider,
         price=price,
         max_output_tokens=info.output_token_limit if info else DEFAULT_OUTPUT_LIMIT,
-        image_output=bool(info and info.image_output),
+        image_output=is_image_model(spec.provider.model),
     )
 
 

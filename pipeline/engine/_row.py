@@ -20,7 +20,7 @@ from pathlib import Path
 
 import anyio
 
-from pipeline.catalog import Price, cost_usd, worst_case_usd
+from pipeline.catalog import Price, cost_usd, max_image_tokens, worst_case_usd
 from pipeline.errors import (
     AttemptError,
     FileGone,
@@ -43,8 +43,6 @@ PreparePrompt = Callable[[Row], Awaitable[Prompt]]
 # Forget the uploads a gone file error names (or the row's own, when it names none); True when any went.
 ForgetFiles = Callable[[tuple[str, ...], Prompt], bool]
 
-# Largest image any image model returns (3.1 Flash Image at 4K: 2,520 tokens): what a budget reserves per image.
-MAX_IMAGE_TOKENS = 2_520
 # The circuit breaker: this many requests in a row, before any reply, all refused the same non-retryable way.
 BREAKER_THRESHOLD = 20
 
@@ -192,7 +190,13 @@ class RowRunner:
             finally:
                 self.stats.in_flight -= 1
                 tally.latency_ms = (time.perf_counter() - t0) * 1000.0
-            cost = cost_usd(reply.usage, self.price, images=len(reply.images))
+            # Priced at the tier the reply says it was served at (a Priority request may be served at Standard).
+            cost = cost_usd(
+                reply.usage,
+                self.price,
+                images=len(reply.images),
+                tier=reply.service_tier,
+            )
             hold.bill(cost)
         self.breaker.on_reply()
         self.limits.rate.on_accepted()
@@ -284,7 +288,7 @@ class RowRunner:
             input_tokens=prompt.estimated_input_tokens,
             max_output_tokens=prompt.generation.max_output_tokens
             or self.max_output_tokens,
-            max_image_tokens=MAX_IMAGE_TOKENS if self.image_output else 0,
+            max_image_tokens=max_image_tokens(prompt.model) if self.image_output else 0,
         )
 
     def _cost(self, paid_cost: float) -> float | None:

@@ -105,18 +105,24 @@ class _Tally:
         self.output_high += high.output_tokens + high.thinking_tokens
         images = plan.images
         self.image_rows += 1 if images else 0
-        self.cost_low += _priced(low, input_tokens, self.price, images)
-        self.cost_high += _priced(high, input_tokens, self.price, images)
+        self.cost_low += _priced(low, input_tokens, plan.tokens, self.price, images)
+        self.cost_high += _priced(high, input_tokens, plan.tokens, self.price, images)
 
 
 def _priced(
-    output: Usage, input_tokens: int, price: Price | None, images: int
+    output: Usage,
+    input_tokens: int,
+    by_modality: Mapping[str, int],
+    price: Price | None,
+    images: int,
 ) -> float:
+    """The row's cost; audio input at its own rate where the model has one."""
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output.output_tokens,
         thinking_tokens=output.thinking_tokens,
         image_output_tokens=output.image_output_tokens,
+        input_by_modality=by_modality,
     )
     return cost_usd(usage, price, images=images) or 0.0
 
@@ -174,7 +180,10 @@ async def _estimate(
             budget=spec.limits.budget_usd is not None,
         ),
         method_note=" ".join(
-            (method_note(tally.tokens, tally.image_rows), *counter.notes())
+            (
+                method_note(tally.tokens, tally.image_rows, spec.provider.model),
+                *counter.notes(),
+            )
         ),
         job=spec.name,
         model=spec.provider.model,

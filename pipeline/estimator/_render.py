@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pipeline.catalog import PRICE_TABLE, PRICES_AS_OF, Price
+from pipeline.catalog import Price, model_info
 
 from ._rows import TYPICAL_TEXT_TOKENS
 
@@ -28,14 +28,15 @@ _INPUT_RULES = {
 }
 
 
-def method_note(tokens: Mapping[str, int], image_rows: int) -> str:
+def method_note(
+    tokens: Mapping[str, int], image_rows: int, model: str | None = None
+) -> str:
     """How the figures were made, naming only the rules that this job's rows used."""
     rules = ["text (prompt, system, text files, function declarations) characters / 4"]
     rules += [rule for modality, rule in _INPUT_RULES.items() if tokens.get(modality)]
     images = " and one image per row" if image_rows else ""
     image_sizes = (
-        ", plus one image at its size's image tokens (Pro Image: 1,120 for 1K and 2K, 2,000 for 4K; "
-        "Flash Image: 747 for 512, 1,120 for 1K, 1,680 for 2K, 2,520 for 4K)"
+        f", plus one image at its size's image tokens ({_image_table(model)})"
         if image_rows
         else ""
     )
@@ -48,28 +49,41 @@ def method_note(tokens: Mapping[str, int], image_rows: int) -> str:
     )
 
 
+def _image_table(model: str | None) -> str:
+    info = model_info(model) if model else None
+    if info is None or not info.image_tokens:
+        return "the largest figure of the catalog's image models for a model it does not know"
+    sizes = ", ".join(
+        f"{count:,} for {size}" for size, count in info.image_tokens.items()
+    )
+    return f"{info.id}: {sizes}"
+
+
 def price_note(
     model: str, price: Price | None, *, overridden: bool, budget: bool = False
 ) -> str:
-    """Which prices the costs use, and their date; or why there is no cost."""
+    """Which prices the costs use, where they come from and as of when; or why there is no cost."""
     if price is None:
         refused = " (a run refuses budget_usd until it does)" if budget else ""
         return (
             f"no price is known for model {model!r}, so no cost is estimated; add a [pricing] table with "
             f"input_per_million and output_per_million to the job spec{refused}"
         )
-    table = f"the built-in price table as of {PRICES_AS_OF}"
+    dated = f" as of {price.as_of}" if price.as_of is not None else ""
+    scheduled = (
+        f", valid through {price.valid_until}" if price.valid_until is not None else ""
+    )
     if not overridden:
-        source = table
-    elif model in PRICE_TABLE:
-        source = f"the spec's [pricing] over {table}"
+        source = f"the built-in price table{dated}{scheduled} ({price.source})"
     else:
-        source = "the spec's [pricing]"
+        source = price.source + dated
     rates = (
         f"input ${price.input:.2f}/M, output ${price.output:.2f}/M (thinking included)"
     )
+    if price.input_audio is not None:
+        rates += f", audio input ${price.input_audio:.2f}/M"
     if price.cached_input is not None:
-        rates += f", cached input ${price.cached_input:.2f}/M"
+        rates += f", cached input ${price.cached_input:.3f}/M"
     if price.input_long is not None or price.output_long is not None:
         rates += (
             f", above 200k prompt tokens input ${price.input_long or price.input:.2f}/M, "

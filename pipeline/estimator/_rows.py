@@ -20,7 +20,12 @@ from typing import Any
 
 import anyio
 
-from pipeline.catalog import DEFAULT_OUTPUT_LIMIT, model_info
+from pipeline.catalog import (
+    DEFAULT_OUTPUT_LIMIT,
+    image_tokens,
+    is_image_model,
+    model_info,
+)
 from pipeline.input import build_prompt, estimate_text_tokens
 from pipeline.media import (
     AUDIO_TOKENS_PER_S,
@@ -38,18 +43,15 @@ MODALITIES = ("text", "image", "audio", "video", "document")
 TYPICAL_TEXT_TOKENS = 100
 # The low end of what each thinking level spends on an ordinary request. Levels are maximums, not quotas
 # (Gemini 3 docs), and "minimal" is about none; low-level replies think for a few hundred tokens.
-TYPICAL_THINKING = {"minimal": 0, "low": 128, "medium": 512, "high": 1_024}
-# Image models take no thinking level: Pro Image always thinks (174 tokens in a recorded reply); Flash Image
-# thinks minimally unless asked.
-IMAGE_MODEL_THINKING = {
-    "gemini-3-pro-image-preview": 128,
-    "gemini-3-pro-image": 128,
-    "gemini-3.1-flash-image-preview": 0,
-    "gemini-3.1-flash-image": 0,
+TYPICAL_THINKING = {
+    "minimal": 0,
+    "low": 128,
+    "medium": 512,
+    "high": 1_024,
+    "xhigh": 2_048,
 }
-# Output tokens of one generated image by size (reference section 6); the two image models differ.
-PRO_IMAGE_TOKENS = {"1K": 1_120, "2K": 1_120, "4K": 2_000}
-FLASH_IMAGE_TOKENS = {"512": 747, "1K": 1_120, "2K": 1_680, "4K": 2_520}
+# A model without a level (Pro Image always thinks) spends the catalog's `typical_thinking`; output tokens
+# of a generated image by size are the catalog's `image_tokens`.
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,28 +152,21 @@ def _output_range(model: str, prompt: Prompt) -> tuple[Usage, Usage, int]:
     limit = info.output_token_limit if info is not None else DEFAULT_OUTPUT_LIMIT
     max_out = generation.max_output_tokens or limit
     modalities = generation.response_modalities
-    makes_images = "IMAGE" in modalities or (
-        not modalities and info is not None and info.image_output
-    )
-    image_tokens = _image_tokens(model, generation.image_size) if makes_images else 0
+    makes_images = "IMAGE" in modalities or (not modalities and is_image_model(model))
+    image = image_tokens(model, generation.image_size) if makes_images else 0
     image_only = makes_images and bool(modalities) and "TEXT" not in modalities
     level = generation.thinking_level or (info.default_thinking_level if info else None)
     if level is not None:
         thinking = TYPICAL_THINKING.get(level, 0)
     else:
-        thinking = IMAGE_MODEL_THINKING.get(model.removeprefix("models/"), 0)
+        thinking = info.typical_thinking if info is not None else 0
     # Thinking counts against max_output_tokens: a reply is never longer than the limit.
     thinking = min(thinking, max_out)
     text = min(0 if image_only else TYPICAL_TEXT_TOKENS, max_out - thinking)
     low = Usage(
-        output_tokens=text + image_tokens,
+        output_tokens=text + image,
         thinking_tokens=thinking,
-        image_output_tokens=image_tokens,
+        image_output_tokens=image,
     )
-    high = Usage(output_tokens=max_out + image_tokens, image_output_tokens=image_tokens)
+    high = Usage(output_tokens=max_out + image, image_output_tokens=image)
     return low, high, 1 if makes_images else 0
-
-
-def _image_tokens(model: str, size: str | None) -> int:
-    table = PRO_IMAGE_TOKENS if "pro-image" in model else FLASH_IMAGE_TOKENS
-    return table.get(size or "1K", max(table.values()))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from pipeline.catalog import max_input_images
 from pipeline.spec import MediaSpec
 
 MB = 1_000_000
@@ -125,13 +126,6 @@ _TABLE: dict[str, MediaLimits] = {
         supported_mime_types=OPENAI_TYPES,
     ),
 }
-IMAGE_MODEL_MAX_IMAGES = 14
-
-
-def is_image_model(model: str) -> bool:
-    """gemini-3-pro-image, gemini-3.1-flash-image and their -preview ids take at most 14 input images."""
-    name = model.removeprefix("models/")
-    return "-image" in name
 
 
 def media_limits(
@@ -146,10 +140,9 @@ def media_limits(
     limits = replace(
         _TABLE.get(provider_kind, _GEMINI), provider_kind=provider_kind, model=model
     )
-    if is_image_model(model):
-        limits = replace(
-            limits, max_images=min(limits.max_images, IMAGE_MODEL_MAX_IMAGES)
-        )
+    model_cap = max_input_images(model)  # the catalog's: 14 on the image models
+    if model_cap is not None:
+        limits = replace(limits, max_images=min(limits.max_images, model_cap))
     if overrides is None:
         return limits
     if overrides.max_inline_bytes is not None:

@@ -78,6 +78,13 @@ class Provider(Protocol):
 
     def build_delete_file(self, name: str) -> HttpRequest: ...
 
+    # The provider's own model list (`pipeline models`); NotImplementedError where there is none (Vertex).
+    def build_list_models(self, page_token: str | None = None) -> HttpRequest: ...
+
+    def parse_list_models(self, response: HttpResponse) -> tuple[list[str], str | None]:
+        """The model ids on this page (without a "models/" prefix) and the next page's token, if any."""
+        ...
+
 
 def upload_chunks(
     path: str, size: int, chunk_bytes: int = UPLOAD_CHUNK_BYTES
@@ -178,3 +185,9 @@ class ProviderBase:
 
     def build_delete_file(self, name: str) -> HttpRequest:
         raise self._unsupported("Files API; send media inline")
+
+    def build_list_models(self, page_token: str | None = None) -> HttpRequest:
+        raise self._unsupported("model list here")
+
+    def parse_list_models(self, response: HttpResponse) -> tuple[list[str], str | None]:
+        raise self._unsupported("model list here")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pipeline.errors import ReplyInvalid
 from pipeline.records import (
@@ -73,7 +74,11 @@ class GoogleBase(ProviderBase):
 
     def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
         self._raise_for_status(response)
-        return wire.parse_reply(response.body, prompt)
+        return wire.parse_reply(
+            response.body,
+            prompt,
+            tier_header=response.headers.get("x-gemini-service-tier"),
+        )
 
     def parse_count_tokens(self, response: HttpResponse) -> int:
         self._raise_for_status(response)
@@ -173,6 +178,31 @@ class GeminiProvider(GoogleBase):
         return HttpRequest(
             "DELETE", self._file_url(name), self._headers(json_body=False)
         )
+
+    def build_list_models(self, page_token: str | None = None) -> HttpRequest:
+        """GET /v1beta/models, 1,000 a page (the API's largest page)."""
+        query = "pageSize=1000" + (
+            f"&pageToken={quote(page_token, safe='')}" if page_token else ""
+        )
+        return HttpRequest(
+            "GET",
+            f"{self.base_url}/v1beta/models?{query}",
+            self._headers(json_body=False),
+        )
+
+    def parse_list_models(self, response: HttpResponse) -> tuple[list[str], str | None]:
+        self._raise_for_status(response)
+        doc = decode_reply_body(response.body)
+        models = doc.get("models") if isinstance(doc, dict) else None
+        if not isinstance(models, list):
+            raise ReplyInvalid("the model list has no `models`", code="INVALID_JSON")
+        names = [
+            entry["name"].removeprefix("models/")
+            for entry in models
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        ]
+        token = doc.get("nextPageToken") if isinstance(doc, dict) else None
+        return names, token if isinstance(token, str) and token else None
 
     def _file_url(self, name: str) -> str:
         """`name` is "files/abc", "abc", or the file's URI."""

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from pipeline.catalog import model_info
+from pipeline.catalog import is_image_model
 from pipeline.errors import ReplyInvalid
 from pipeline.records import (
     GeneratedImage,
@@ -177,38 +176,73 @@ def wants_image(settings: GenerationSettings, model: str | None = None) -> bool:
     return is_image_model(model)
 
 
-@functools.lru_cache(
-    maxsize=64
-)  # asked for every reply, answered by a handful of names
-def is_image_model(model: str) -> bool:
-    """An image-output model by the catalog; a name it does not know (an aggregator's "google/...-image-preview")
-    counts when it says "-image", as Google's image model ids all do."""
-    name = model.rsplit("/", 1)[-1]
-    info = model_info(name)
-    return info.image_output if info is not None else "-image" in name
-
-
 def usage_from(meta: object) -> Usage:
-    """`usageMetadata` -> Usage. Zero counts are omitted on the wire, hence the defaults."""
+    """`usageMetadata` -> Usage. Zero counts are omitted on the wire, hence the defaults.
+
+    `promptTokensDetails` / `cacheTokensDetails` ({modality, tokenCount} lists) become the usage's breakdown by
+    lower-case modality; `candidatesTokensDetails`' IMAGE entries the image output tokens.
+    """
     if not isinstance(meta, dict):
         return Usage()
-    image_output = 0
-    details = meta.get("candidatesTokensDetails")
-    for detail in details if isinstance(details, list) else ():
-        if isinstance(detail, dict) and detail.get("modality") == "IMAGE":
-            image_output += to_int(detail.get("tokenCount"))
+    image_output = by_modality(meta.get("candidatesTokensDetails")) or {}
     return Usage(
         to_int(meta.get("promptTokenCount")),
         to_int(meta.get("candidatesTokenCount")),
         to_int(meta.get("thoughtsTokenCount")),
         to_int(meta.get("cachedContentTokenCount")),
         to_int(meta.get("totalTokenCount")),
-        image_output,
+        image_output.get("image", 0),
+        by_modality(meta.get("promptTokensDetails")),
+        by_modality(meta.get("cacheTokensDetails")),
     )
 
 
-def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
-    """A 2xx generateContent body -> Reply.
+def by_modality(details: object) -> dict[str, int] | None:
+    """A `*TokensDetails` list -> {modality: tokens} (lower-case names, repeated modalities summed); None when
+    the reply has no such list. Entries without a modality or a count are skipped."""
+    if not isinstance(details, list):
+        return None
+    counts: dict[str, int] = {}
+    for detail in details:
+        if not isinstance(detail, dict):
+            continue
+        modality = detail.get("modality")
+        if not isinstance(modality, str) or not modality:
+            continue
+        name = modality.lower().removeprefix("modality_")
+        counts[name] = counts.get(name, 0) + to_int(detail.get("tokenCount"))
+    return counts
+
+
+# Vertex's `usageMetadata.trafficType` in the Gemini API's tier names.
+_TRAFFIC_TYPES = {
+    "ON_DEMAND": "standard",
+    "ON_DEMAND_FLEX": "flex",
+    "ON_DEMAND_PRIORITY": "priority",
+    "PROVISIONED_THROUGHPUT": "provisioned_throughput",
+}
+
+
+def service_tier(meta: object, header: str | None = None) -> str | None:
+    """The tier a reply was served at: the `x-gemini-service-tier` header (the documented check for a Priority
+    request downgraded to standard) first, then `usageMetadata.serviceTier` (Gemini API), then
+    `usageMetadata.trafficType` (Vertex). Lower-case tier names ("standard", "flex", "priority"); None when the
+    reply says nothing or "unspecified"."""
+    for value in (header, meta.get("serviceTier") if isinstance(meta, dict) else None):
+        if isinstance(value, str) and value.strip():
+            name = value.strip().lower().removeprefix("service_tier_")
+            return None if name == "unspecified" else name
+    traffic = meta.get("trafficType") if isinstance(meta, dict) else None
+    if isinstance(traffic, str) and traffic:
+        upper = traffic.upper().removeprefix("TRAFFIC_TYPE_")
+        if upper == "UNSPECIFIED":
+            return None
+        return _TRAFFIC_TYPES.get(upper, upper.lower())
+    return None
+
+
+def parse_reply(raw: bytes, prompt: Prompt, *, tier_header: str | None = None) -> Reply:
+    """A 2xx generateContent body -> Reply; `tier_header` is the reply's `x-gemini-service-tier` header.
 
     :raises ReplyInvalid: TRUNCATED / INVALID_JSON (unreadable body), EMPTY_REPLY (no candidate and no
         block, or a candidate with nothing in it), INVALID_JSON / SCHEMA_MISMATCH (JSON was asked for and
@@ -218,6 +252,7 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
     if not isinstance(doc, dict):
         raise ReplyInvalid("the reply is JSON but not an object", code="INVALID_JSON")
     usage = usage_from(doc.get("usageMetadata"))
+    tier = service_tier(doc.get("usageMetadata"), tier_header)
     version = _str(doc.get("modelVersion"))
     feedback = doc.get("promptFeedback")
     block = _str(feedback.get("blockReason")) if isinstance(feedback, dict) else None
@@ -234,6 +269,7 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
             model_version=version,
             error_code=block,
             error_message=message,
+            service_tier=tier,
         )
     candidates = doc.get("candidates")
     if (
@@ -255,13 +291,14 @@ def parse_reply(raw: bytes, prompt: Prompt) -> Reply:
         finish_reason=finish,
         model_version=version,
     )
-    return judge(
+    judged = judge(
         reply,
         prompt.generation,
         finish,
         model=prompt.model,
         finish_message=_str(candidate.get("finishMessage")),
     )
+    return replace(judged, service_tier=tier) if tier is not None else judged
 
 
 def _collect(

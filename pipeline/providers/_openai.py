@@ -13,6 +13,7 @@ import mimetypes
 import posixpath
 from typing import Any, Literal
 
+from pipeline.errors import ReplyInvalid
 from pipeline.records import HttpRequest, HttpResponse, Part, Prompt, Reply, Usage
 
 from ._base import ProviderBase
@@ -20,6 +21,7 @@ from ._credentials import Credentials
 from ._errors_map import read_error_body
 from ._gemini_wire import encode, media_resolution, wants_image
 from ._openai_reply import parse_chat_reply, parse_images_reply
+from ._schema import decode_reply_body
 
 __all__ = (
     "OpenAIProvider",
@@ -60,6 +62,7 @@ class OpenAIProvider(ProviderBase):
         self.image_endpoint = image_endpoint
         self._chat_url = f"{base}/chat/completions"
         self._images_url = f"{base}/images/generations"
+        self._models_url = f"{base}/models"
 
     def _to_images_api(self, prompt: Prompt) -> bool:
         return self.image_endpoint == "images" and all(
@@ -100,6 +103,25 @@ class OpenAIProvider(ProviderBase):
         if self._to_images_api(prompt):
             return parse_images_reply(response.body, prompt)
         return parse_chat_reply(response.body, prompt)
+
+    def build_list_models(self, page_token: str | None = None) -> HttpRequest:
+        """GET {base_url}/models: OpenAI's list has one page."""
+        return HttpRequest("GET", self._models_url, self._headers(json_body=False))
+
+    def parse_list_models(self, response: HttpResponse) -> tuple[list[str], str | None]:
+        self._raise_for_status(response)
+        doc = decode_reply_body(response.body)
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(data, list):
+            raise ReplyInvalid("the model list has no `data`", code="INVALID_JSON")
+        names = [
+            entry["id"].removeprefix(
+                "models/"
+            )  # Google's compatible endpoint says "models/..."
+            for entry in data
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+        ]
+        return names, None
 
 
 def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from pipeline.catalog import image_tokens
 from pipeline.errors import ReplyInvalid
 from pipeline.records import GeneratedImage, Prompt, Reply, Usage
 
@@ -58,19 +59,8 @@ def usage_from(usage: object) -> Usage:
     )
 
 
-# Output tokens of one generated image by size class (reference section 6; the default size is 1K).
-_PRO_IMAGE_TOKENS = {"1K": 1_120, "2K": 1_120, "4K": 2_000}
-_FLASH_IMAGE_TOKENS = {"512": 747, "1K": 1_120, "2K": 1_680, "4K": 2_520}
-
-
-def image_tokens(model: str, size: str | None) -> int:
-    """The output tokens one image of `size` costs on `model`: 3.1 Flash Image's table, else 3 Pro Image's."""
-    table = _FLASH_IMAGE_TOKENS if "flash-image" in model else _PRO_IMAGE_TOKENS
-    return table.get(size or "1K", table["1K"])
-
-
 def _with_image_tokens(usage: Usage, images: int, prompt: Prompt | None) -> Usage:
-    """`usage` with `image_output_tokens` filled in from the published counts when the server left it out."""
+    """`usage` with `image_output_tokens` filled in from the catalog's counts when the server left it out."""
     if not images or usage.image_output_tokens:
         return usage
     model = prompt.model if prompt is not None else ""
@@ -136,9 +126,18 @@ def parse_chat_reply(raw: bytes, prompt: Prompt) -> Reply:
         function_calls=to_json(calls) if calls else None,
         finish_reason=finish,
         model_version=model if isinstance(model, str) else None,
+        service_tier=_service_tier(doc.get("service_tier")),
     )
     gemini_finish = _FINISH.get(finish, finish.upper()) if finish else None
     return judge(reply, prompt.generation, gemini_finish, model=prompt.model)
+
+
+def _service_tier(value: object) -> str | None:
+    """OpenAI's `service_tier` ("default" is its name for standard; Google's endpoint uses OpenAI's names)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    name = value.strip().lower()
+    return "standard" if name in ("default", "auto") else name
 
 
 def parse_images_reply(raw: bytes, prompt: Prompt | None = None) -> Reply:

@@ -15,7 +15,7 @@ from typing import Any
 from pipeline.catalog import (
     ALL_THINKING_LEVELS,
     ASPECT_RATIOS,
-    FLASH_IMAGE_EXTRA_RATIOS,
+    EXTREME_ASPECT_RATIOS,
     check_generation,
 )
 from pipeline.records import GenerationSettings
@@ -133,7 +133,7 @@ _GENERATION_KEYS: dict[str, Parser] = {
     "response_modalities": _strings(
         _choice(("TEXT", "IMAGE", "AUDIO"), fold=str.upper)
     ),
-    "image_aspect_ratio": _choice(ASPECT_RATIOS + FLASH_IMAGE_EXTRA_RATIOS),
+    "image_aspect_ratio": _choice(ASPECT_RATIOS + EXTREME_ASPECT_RATIOS),
     "image_size": _image_size,
     "media_resolution": _choice(("low", "medium", "high"), fold=str.lower),
     "response_schema_file": _path,

@@ -26,9 +26,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.catalog import lifecycle_notice, price_for
 from pipeline.errors import RowInvalid, SpecError
 from pipeline.records import GenerationSettings
 
@@ -106,9 +108,11 @@ class PricingSpec:
     input_above_200k_per_million: float | None = None
     output_above_200k_per_million: float | None = None
     per_image: float | None = None
+    input_audio_per_million: float | None = None
+    cached_input_audio_per_million: float | None = None
 
     def overrides(self) -> dict[str, float]:
-        """The keys the spec set, by their `[pricing]` names (`pricing.price_for` lays them over the table)."""
+        """The keys the spec set, by their `[pricing]` names (`catalog.price_for` lays them over the catalog)."""
         return {
             name: value
             for name in self.__slots__
@@ -141,6 +145,9 @@ class JobSpec:
     output: OutputSpec = field(default_factory=OutputSpec)
     pricing: PricingSpec = field(default_factory=PricingSpec)
     media: MediaSpec = field(default_factory=MediaSpec)
+    # What the user should know but that does not stop the job (a deprecated or unknown model id); the CLI
+    # prints each as "warning: ..." on stderr. Not part of `describe()`.
+    warnings: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
         """What determines the replies, as a flat {dotted.key: value} dict (JSON values), so that a resumed
@@ -173,8 +180,14 @@ class JobSpec:
         return _sha256("spec-v1\n" + _canonical(self.describe()))
 
 
-def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a job spec; raises SpecError naming the file, the key and what was expected."""
+def load_spec(path: str | Path, *, today: date | None = None) -> JobSpec:
+    """Read and validate a job spec; raises SpecError naming the file, the key and what was expected.
+
+    The model id is checked against the catalog's lifecycle on `today` (UTC today when None): on "gemini" and
+    "vertex" a shut-down id is refused (key `provider.model`, naming the shutdown date and the replacement);
+    deprecated and unknown ids, and shut-down ids on "openai" (aggregators keep their own names), become
+    `JobSpec.warnings`.
+    """
     path = Path(path)
     file = str(path)
     try:
@@ -197,7 +210,11 @@ def load_spec(path: str | Path) -> JobSpec:
     resolved = path.resolve()
     try:
         return _build(
-            data, path=resolved, base=resolved.parent, default_name=resolved.stem
+            data,
+            path=resolved,
+            base=resolved.parent,
+            default_name=resolved.stem,
+            today=today,
         )
     except _Bad as bad:
         raise SpecError(bad.message, file=file, key=bad.key) from None
@@ -322,7 +339,12 @@ def parse_template(template: str) -> tuple[tuple[str, str | None], ...]:
 
 
 def _build(
-    data: dict[str, Any], *, path: Path, base: Path, default_name: str
+    data: dict[str, Any],
+    *,
+    path: Path,
+    base: Path,
+    default_name: str,
+    today: date | None = None,
 ) -> JobSpec:
     _refuse_secrets(data)
     top = _Section(data, "", _TOP_KEYS)
@@ -337,6 +359,10 @@ def _build(
         **_provider(_Section(data["provider"], "provider", _PROVIDER_KEYS))
     )
     generation = _Section(data.get("generation", {}), "generation", _GENERATION_KEYS)
+    pricing = PricingSpec(
+        **_values(_Section(data.get("pricing", {}), "pricing", _PRICING_KEYS))
+    )
+    warnings = _model_warnings(provider, pricing, today)
     return JobSpec(
         name=top.get("name", default_name),
         path=path,
@@ -352,13 +378,34 @@ def _build(
         output=OutputSpec(
             **_output(_Section(data.get("output", {}), "output", _OUTPUT_KEYS), base)
         ),
-        pricing=PricingSpec(
-            **_values(_Section(data.get("pricing", {}), "pricing", _PRICING_KEYS))
-        ),
+        pricing=pricing,
         media=MediaSpec(
             **_values(_Section(data.get("media", {}), "media", _MEDIA_KEYS))
         ),
+        warnings=warnings,
     )
+
+
+def _model_warnings(
+    provider: ProviderSpec, pricing: PricingSpec, today: date | None
+) -> tuple[str, ...]:
+    """The catalog's word on the model id: raises `_Bad` for a shut-down id on Google's own API."""
+    notice = lifecycle_notice(provider.model, provider.kind, on=today)
+    if notice is None:
+        return ()
+    if notice.level == "error":
+        raise _Bad("provider.model", notice.message)
+    message = notice.message
+    if notice.reason == "unknown":
+        priced = price_for(provider.model, pricing.overrides()) is not None
+        if priced and provider.kind == "openai":
+            return ()  # an aggregator's own name, with its own prices: nothing to say
+        if not priced:
+            message += (
+                "; it has no built-in price, so costs are unknown (and budget_usd is refused) until [pricing] "
+                "gives input_per_million and output_per_million"
+            )
+    return (f"provider.model: {message}",)
 
 
 _PROMPT_KEYS: dict[str, Parser] = {"system": _text, "template": _text}

@@ -150,6 +150,8 @@ _PRICING_KEYS: dict[str, Parser] = dict.fromkeys(
         "input_above_200k_per_million",
         "output_above_200k_per_million",
         "per_image",
+        "input_audio_per_million",
+        "cached_input_audio_per_million",
     ),
     _number(0),
 )

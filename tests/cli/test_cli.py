@@ -67,3 +67,108 @@ def test_emulator_flags_are_checked(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, ["emulator", "--fault-rate", "3"])
     assert done.exit_code == 2
     assert "fault_rate" in done.output
+
+
+# --- warnings and `pipeline models` ---------------------------------------------------------------------------
+
+
+def test_a_shut_down_model_exits_2_before_anything_is_sent(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    job = make_job(
+        [{"id": "a", "prompt": "x"}], provider={"model": "gemini-3-pro-image-preview"}
+    )
+    done = CliRunner().invoke(
+        cli, ["run", str(job), "--emulator", "--out", str(tmp_path / "o")]
+    )
+    assert done.exit_code == 2
+    assert "provider.model" in done.output
+    assert (
+        "gemini-3-pro-image-preview was shut down on 2026-06-25; use gemini-3-pro-image"
+        in done.output
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_spec_warnings_go_to_stderr_unless_quiet(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    job = make_job([{"id": "a", "prompt": "x"}], provider={"model": "gemini-3.7-flash"})
+    done = CliRunner().invoke(cli, ["estimate", str(job)])
+    assert done.exit_code == 0, done.output
+    assert "warning: provider.model: gemini-3.7-flash is deprecated" in done.stderr
+    assert "gemini-3.8-flash" in done.stderr
+    quiet = CliRunner().invoke(
+        cli,
+        ["run", str(job), "--emulator", "--quiet", "--out", str(tmp_path / "o")],
+    )
+    assert "warning:" not in quiet.output
+
+
+def test_models_lists_the_catalog_without_a_key() -> None:
+    done = CliRunner().invoke(
+        cli, ["models"], env={"GEMINI_API_KEY": "", "GOOGLE_API_KEY": ""}
+    )
+    assert done.exit_code == 0, done.output
+    lines = {
+        line.split()[0]: line for line in done.stdout.splitlines()[2:] if line.split()
+    }
+    assert (
+        "current" in lines["gemini-3-pro-image"]
+        and "$0.1344 per 1K image" in lines["gemini-3-pro-image"]
+    )
+    assert (
+        "shut down 2026-06-25 -> gemini-3-pro-image"
+        in lines["gemini-3-pro-image-preview"]
+    )
+    assert "deprecated, routed to gemini-3.8-flash" in lines["gemini-3.7-flash"]
+    assert "gemini-3.1-pro-preview-thinking" not in lines  # an aggregator's name
+    assert "was not fetched" in done.stdout
+
+
+def test_models_json_with_the_emulators_list() -> None:
+    done = CliRunner().invoke(cli, ["models", "--json", "--emulator"])
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.stdout)
+    rows = {row["id"]: row for row in document["models"]}
+    assert document["provider"] == "gemini"
+    flash = rows["gemini-3.8-flash"]
+    assert flash["input"] in (0.75, 1.50)  # the step of the day: 2027-01-01 doubles it
+    assert flash["batch_input"] == flash["input"] / 2
+    assert flash["flex_output"] == flash["output"] / 2
+    assert rows["gemini-3.1-pro-preview"]["served"] is True
+    assert all(isinstance(row["served"], bool) for row in rows.values())
+    assert isinstance(document["served_not_in_catalog"], list)
+
+
+def test_models_on_an_openai_compatible_list() -> None:
+    done = CliRunner().invoke(
+        cli, ["models", "--provider", "openai", "--json", "--emulator"]
+    )
+    assert done.exit_code == 0, done.output
+    rows = {row["id"]: row for row in json.loads(done.stdout)["models"]}
+    assert rows["gemini-3.1-pro-preview-thinking"]["served"] is True
+    assert rows["gemini-3-pro-image-preview"]["status"] == "shut down"
+
+
+def test_served_ids_the_catalog_does_not_know_are_marked() -> None:
+    from datetime import date
+
+    from pipeline.cli._models import listing, render_models
+
+    document = listing(
+        "gemini",
+        ["gemini-3.1-pro-preview", "gemini-9-ultra", "embedding-5"],
+        on=date(2026, 12, 3),
+    )
+    assert document["served_not_in_catalog"] == ["embedding-5", "gemini-9-ultra"]
+    table = render_models(document, as_json=False)
+    assert any(
+        line.startswith("gemini-9-ultra") and "served, not in catalog" in line
+        for line in table.splitlines()
+    )
+    rows = {line.split()[0]: line for line in table.splitlines()[2:]}
+    assert (
+        "not served" in rows["gemini-3.8-flash"]
+        and "not served" not in rows["gemini-3.1-pro-preview"]
+    )

@@ -19,7 +19,7 @@ from pipeline.estimator import estimate_job
 from pipeline.spec import load_spec
 
 KEY = {"GEMINI_API_KEY": "test-key-not-real"}
-# USD per million tokens, gemini-3.1-pro-preview and gemini-3-pro-image-preview (reference section 6).
+# USD per million tokens, gemini-3.1-pro-preview and gemini-3-pro-image (reference section 6).
 PRO = {"input": 2.0, "output": 12.0, "cached": 0.20}
 PRO_LONG = {"input": 4.0, "output": 18.0, "cached": 0.40}
 PRO_IMAGE = {"input": 2.0, "output": 12.0, "cached": 0.20, "image": 120.0}
@@ -135,7 +135,7 @@ def test_image_tokens_cost_the_image_rate(
             {"id": "fox", "prompt": "a red fox"},
             {"id": "owl", "prompt": "an owl at dusk"},
         ],
-        provider={"model": "gemini-3-pro-image-preview", "base_url": emulator.base_url},
+        provider={"model": "gemini-3-pro-image", "base_url": emulator.base_url},
         generation={"image_size": "2K"},
     )
 

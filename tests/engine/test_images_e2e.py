@@ -29,8 +29,8 @@ from pipeline.cli._commands import cli
 from pipeline.emulator import EmulatorConfig, EmulatorThread
 
 KEY = {"GEMINI_API_KEY": "image-key-not-real", "OPENAI_API_KEY": "image-key-not-real"}
-MODEL = "gemini-3-pro-image-preview"
-# gemini-3-pro-image-preview, USD per million tokens (reference section 6); images at the image rate.
+MODEL = "gemini-3-pro-image"
+# gemini-3-pro-image, USD per million tokens (reference section 6); images at the image rate.
 INPUT, OUTPUT, IMAGE = 2.0, 12.0, 120.0
 IMAGE_TOKENS = {"1K": 1_120, "2K": 1_120, "4K": 2_000}
 IMAGE_INPUT_TOKENS = 1_120  # an input image at the default media resolution

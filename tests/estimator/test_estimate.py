@@ -196,7 +196,7 @@ def test_prompts_over_200k_tokens_are_priced_at_the_long_rates(
 def test_image_models_add_one_image_at_the_image_rate(make_job: JobWriter) -> None:
     spec = make_job(
         [{"id": "fox", "prompt": "a red fox"}],
-        provider={"model": "gemini-3-pro-image-preview"},
+        provider={"model": "gemini-3-pro-image"},
         generation={"image_size": "4K", "max_output_tokens": 1000},
     )
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from pipeline.auth import StaticCredentials
+from pipeline.catalog import is_image_model
 from pipeline.errors import CredentialsError, RateLimited, ReplyInvalid, RequestRejected
 from pipeline.providers import GeminiProvider
 from pipeline.providers._base import UPLOAD_CHUNK_BYTES, upload_chunks
-from pipeline.providers._gemini_wire import BLOCKING_FINISH_REASONS, is_image_model
+from pipeline.providers._gemini_wire import BLOCKING_FINISH_REASONS
 from pipeline.records import (
     FileSlice,
     GenerationSettings,
@@ -647,10 +648,7 @@ def test_image_safety_is_blocked_with_its_reason(
         ("gemini-3-pro-image-preview", True),
         ("gemini-3.1-flash-image", True),
         ("google/gemini-3-pro-image-preview", True),  # an aggregator's name
-        (
-            "gemini-2.5-flash-image",
-            True,
-        ),  # not in the catalog, but an image model by its name
+        ("gemini-2.5-flash-image", True),  # shut down, still an image model
         ("gemini-3.1-pro-preview", False),
         ("nano-banana-pro", False),  # unknown: the server is the judge
     ],

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.auth import StaticCredentials
+from pipeline.catalog import image_tokens
 from pipeline.errors import (
     CredentialsError,
     RateLimited,
@@ -17,11 +18,7 @@ from pipeline.errors import (
     ServerError,
 )
 from pipeline.providers._openai import OpenAIProvider, audio_format, image_size
-from pipeline.providers._openai_reply import (
-    image_tokens,
-    parse_images_reply,
-    usage_from,
-)
+from pipeline.providers._openai_reply import parse_images_reply, usage_from
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt, Usage
 
 SCHEMA = {

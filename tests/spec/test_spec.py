@@ -565,7 +565,7 @@ def test_a_key_like_value_elsewhere_is_not_echoed(tmp_path: Path) -> None:
 
 
 def test_image_size_is_case_sensitive_and_says_so(tmp_path: Path) -> None:
-    base = BASE.replace("gemini-3.1-pro-preview", "gemini-3-pro-image-preview")
+    base = BASE.replace("gemini-3.1-pro-preview", "gemini-3-pro-image")
     error = refused(write(tmp_path, '[generation]\nimage_size = "2k"', base=base))
     assert error.key == "generation.image_size"
     assert 'case-sensitive: write "2K"' in str(error)
@@ -574,7 +574,7 @@ def test_image_size_is_case_sensitive_and_says_so(tmp_path: Path) -> None:
 
 
 def test_image_settings_on_image_models(tmp_path: Path) -> None:
-    pro_image = BASE.replace("gemini-3.1-pro-preview", "gemini-3-pro-image-preview")
+    pro_image = BASE.replace("gemini-3.1-pro-preview", "gemini-3-pro-image")
     spec = load_spec(
         write(
             tmp_path,
@@ -590,9 +590,8 @@ def test_image_settings_on_image_models(tmp_path: Path) -> None:
     error = refused(
         write(tmp_path, '[generation]\nimage_aspect_ratio = "8:1"', base=pro_image)
     )
-    assert (
-        error.key == "generation.image_aspect_ratio"
-        and "gemini-3-pro-image-preview" in str(error)
+    assert error.key == "generation.image_aspect_ratio" and "gemini-3-pro-image" in str(
+        error
     )
     error = refused(
         write(tmp_path, '[generation]\nimage_aspect_ratio = "7:3"', base=pro_image)
@@ -602,9 +601,7 @@ def test_image_settings_on_image_models(tmp_path: Path) -> None:
         write(tmp_path, '[generation]\nthinking_level = "high"', base=pro_image)
     )
     assert error.key == "generation.thinking_level" and "always thinks" in str(error)
-    flash_image = BASE.replace(
-        "gemini-3.1-pro-preview", "gemini-3.1-flash-image-preview"
-    )
+    flash_image = BASE.replace("gemini-3.1-pro-preview", "gemini-3.1-flash-image")
     spec = load_spec(
         write(
             tmp_path,
@@ -861,6 +858,7 @@ def test_sample_jobs_are_valid(job: Path) -> None:
     # the official API needs no base_url; other front doors name theirs (--emulator replaces it)
     assert (spec.provider.base_url is None) == (spec.provider.kind != "openai")
     assert spec.input.path.is_file()
+    assert spec.warnings == ()  # current model ids: nothing deprecated, nothing unknown
 
 
 def test_sample_extraction_job_has_its_schema() -> None:
