@@ -30,8 +30,16 @@ def _object(value: object) -> dict[str, Any]:
 
 
 def usage_from(usage: object) -> Usage:
-    """OpenAI usage -> Usage. Without `reasoning_tokens`, thinking is what `total_tokens` has beyond prompt and
-    completion: Google's endpoint leaves thinking out of `completion_tokens` and reports it only there."""
+    """OpenAI usage -> Usage, split into input / output / thinking that add up to `total_tokens`.
+
+    Every shape we know of:
+    - OpenAI: `completion_tokens` includes `completion_tokens_details.reasoning_tokens`; total = prompt + completion.
+    - Some aggregators: `completion_tokens` EXCLUDES the reasoning they report in the details; total = prompt +
+      completion + reasoning. (Read as OpenAI's shape, these replies came out as zero output tokens.)
+    - Google's endpoint: no details; thinking only in `total_tokens` (total = prompt + completion + thinking).
+    - No details and total = prompt + completion: no thinking.
+    The total tells the first two apart; without a total, reasoning larger than the completion cannot be inside it.
+    """
     if not isinstance(usage, dict):
         return Usage()
     prompt, completion, total = (
@@ -39,11 +47,13 @@ def usage_from(usage: object) -> Usage:
         for k in ("prompt_tokens", "completion_tokens", "total_tokens")
     )
     prompt_details = usage.get("prompt_tokens_details")
-    details = usage.get("completion_tokens_details")
-    details = details if isinstance(details, dict) else {}
+    details = _object(usage.get("completion_tokens_details"))
     if details.get("reasoning_tokens") is not None:
         thinking = _int(details.get("reasoning_tokens"))
-        output = max(0, completion - thinking)
+        outside = (
+            total == prompt + completion + thinking if total else thinking > completion
+        )
+        output = completion if outside else max(0, completion - thinking)
     else:
         thinking = max(0, total - prompt - completion)
         output = completion

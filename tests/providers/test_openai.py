@@ -222,8 +222,9 @@ def test_image_reply_over_chat(
     assert reply.text == "Here it is."
     assert [image.mime_type for image in reply.images] == ["image/png"]
     assert reply.images[0].data.startswith(b"\x89PNG")
+    # 10 + 1130 + 160 = 1300: this reseller counts reasoning outside completion_tokens
     assert reply.usage == Usage(
-        input_tokens=10, output_tokens=970, thinking_tokens=160, cached_tokens=4, total_tokens=1300,
+        input_tokens=10, output_tokens=1130, thinking_tokens=160, cached_tokens=4, total_tokens=1300,
         image_output_tokens=1120,
     )  # fmt: skip
 
@@ -510,3 +511,53 @@ def test_images_api_data_url_and_bad_base64(respond: Respond) -> None:
         respond(200, {"data": [{"url": "https://x/y.png"}]}).body
     )
     assert (remote.status, remote.error_code) == ("failed", "NO_IMAGE")
+
+
+@pytest.mark.parametrize(
+    ("usage", "split"),
+    [
+        # OpenAI: reasoning inside completion_tokens
+        (
+            {"prompt_tokens": 10, "completion_tokens": 250, "total_tokens": 260,
+             "completion_tokens_details": {"reasoning_tokens": 200}},
+            (10, 50, 200, 260),
+        ),
+        # an aggregator: reasoning outside completion_tokens, in the details and the total
+        (
+            {"prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 260,
+             "completion_tokens_details": {"reasoning_tokens": 200}},
+            (10, 50, 200, 260),
+        ),
+        # Google's endpoint: no details, thinking only in the total
+        ({"prompt_tokens": 35, "completion_tokens": 12, "total_tokens": 109}, (35, 12, 62, 109)),
+        # no thinking at all
+        ({"prompt_tokens": 35, "completion_tokens": 12, "total_tokens": 47}, (35, 12, 0, 47)),
+        # no total: reasoning larger than the completion cannot be inside it
+        (
+            {"prompt_tokens": 10, "completion_tokens": 50,
+             "completion_tokens_details": {"reasoning_tokens": 200}},
+            (10, 50, 200, 260),
+        ),
+        # no total, reasoning inside (OpenAI)
+        (
+            {"prompt_tokens": 10, "completion_tokens": 250,
+             "completion_tokens_details": {"reasoning_tokens": 200}},
+            (10, 50, 200, 260),
+        ),
+    ],
+)  # fmt: skip
+def test_every_usage_shape_splits_into_parts_that_add_up(
+    usage: dict[str, object], split: tuple[int, int, int, int]
+) -> None:
+    parsed = usage_from(usage)
+    got = (
+        parsed.input_tokens,
+        parsed.output_tokens,
+        parsed.thinking_tokens,
+        parsed.total_tokens,
+    )
+    assert got == split
+    assert (
+        parsed.input_tokens + parsed.output_tokens + parsed.thinking_tokens
+        == parsed.total_tokens
+    )
