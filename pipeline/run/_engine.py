@@ -46,6 +46,7 @@ from pipeline.spec import JobSpec
 from pipeline.store import Journal, RunJournal
 from pipeline.transport import AiohttpTransport, Transport
 
+from ._attempts import AttemptLog
 from ._finalize import SessionCounters, SessionEnd, write_outputs
 from ._progress import RunStats
 from ._row import RowRunner
@@ -68,6 +69,9 @@ class RunOptions:
     )
     grace_s: float = 30.0
     handle_signals: bool = True
+    # Send only these ids (`estimate --pilot`: a sample of the job into its own run directory); the rows
+    # the journal already holds are skipped as always, so the full run that follows does not pay for them again.
+    only_ids: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -183,8 +187,11 @@ class _Run:
                 size = READ_BATCH if limit is None else min(READ_BATCH, limit - taken)
                 batch = await anyio.to_thread.run_sync(_batches, rows, size)
                 taken += len(batch)
-                fresh = [item for item in batch if item.id not in self.skip]
-                self.stats.skipped += len(batch) - len(fresh)
+                chosen = batch
+                if (only := self.options.only_ids) is not None:
+                    chosen = [item for item in batch if item.id in only]
+                fresh = [item for item in chosen if item.id not in self.skip]
+                self.stats.skipped += len(chosen) - len(fresh)
                 feed.put(fresh)
                 if len(batch) < READ_BATCH:
                     return  # the input (or --limit) is used up
@@ -384,7 +391,11 @@ async def run_job(
             max_output_tokens=info.output_token_limit if info else DEFAULT_OUTPUT_LIMIT,
             image_output=bool(info and info.image_output),
             forget_files=forget_files,
+            attempt_log=AttemptLog(journal.note_attempt),
         )
+        journal.save_meta(
+            "limits", _limits_meta(spec)
+        )  # for `pipeline report`: the rate it was run at
         run = _Run(spec, options, journal, runner, credentials)
         run.fingerprint = fingerprint
         async with AsyncExitStack() as stack:
@@ -412,6 +423,18 @@ async def run_job(
     return RunResult(out_dir=out_dir, summary=summary, stats=stats, stopped=run.stop)
 
 
+def _limits_meta(spec: JobSpec) -> dict[str, object]:
+    limits = spec.limits
+    return {
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+        "requests_per_day": limits.requests_per_day,
+        "concurrency": limits.concurrency,
+        "budget_usd": limits.budget_usd,
+        "model": spec.provider.model,
+    }
+
+
 async def _drive(run: _Run, options: RunOptions, stats: RunStats) -> None:
     feed = _Feed(max(64, run.spec.limits.concurrency * 2), run.spec.limits.concurrency)
     async with anyio.create_task_group() as outer:
@@ -433,5 +456,7 @@ async def _count_total(run: _Run, stats: RunStats) -> None:
     )
     if run.options.limit is not None:
         total = min(total, run.options.limit)
+    if run.options.only_ids is not None:
+        total = min(total, len(run.options.only_ids))
     stats.total_rows = total
     run.journal.save_meta("input_rows", total)

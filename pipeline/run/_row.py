@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from pipeline.records import ImageFile, Outcome, Prompt, Reply, Row, Usage
 from pipeline.results import write_image
 from pipeline.transport import Transport
 
+from ._attempts import AttemptLog
 from ._progress import RunStats
 
 PreparePrompt = Callable[[Row], Awaitable[Prompt]]
@@ -49,6 +50,7 @@ class RowRunner:
     max_output_tokens: int
     image_output: bool
     forget_files: Callable[[str], bool] = lambda message: False
+    attempt_log: AttemptLog = field(default_factory=AttemptLog)  # no journal: a no-op
 
     async def run(self, row: Row) -> Outcome:
         started_at = datetime.now(UTC)
@@ -103,14 +105,19 @@ class RowRunner:
                 self.stats.request_sent()
                 self.stats.in_flight += 1
                 t0 = time.perf_counter()
+                ended: Reply | AttemptError | None = None
                 try:
                     response = await self.transport.send(request)
-                    reply = self.provider.parse(response, prompt)
+                    reply = ended = self.provider.parse(response, prompt)
                     # A 4K image is ~5 MB of base64: let the raw body go before the images are written.
                     del response
+                except AttemptError as exc:
+                    ended = exc
+                    raise
                 finally:
                     self.stats.in_flight -= 1
                     latency_ms = (time.perf_counter() - t0) * 1000.0
+                    self.attempt_log.ended(row.id, attempts, latency_ms, ended)
                 # Booked before the reservation is released, so spend plus holds never dips below the truth.
                 billed = cost_usd(reply.usage, self.price, images=len(reply.images))
             except AttemptError as exc:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OutputError
-from pipeline.records import JournalTotals, Outcome, UploadedFile, Usage
+from pipeline.records import (
+    MAX_ATTEMPT_MESSAGE,
+    AttemptRecord,
+    JournalTotals,
+    Outcome,
+    UploadedFile,
+    Usage,
+)
 
 from . import _codec as outcome_codec
 
@@ -27,6 +34,36 @@ JOURNAL_NAME = "journal.sqlite"
 UPLOAD_MARGIN = timedelta(hours=1)
 _SELECT = f"SELECT {', '.join(outcome_codec.COLUMNS)} FROM outcomes"
 _UPLOAD_COLUMNS = "name, uri, mime_type, state, size_bytes, sha256, expires_at"
+# The `attempts` table's columns after its `seq` key, in `AttemptRecord`'s field order.
+ATTEMPT_COLUMNS = (
+    "row_id",
+    "attempt",
+    "started_at",
+    "ended_at",
+    "result",
+    "http_status",
+    "error_code",
+    "message",
+    "service_tier",
+)
+
+
+def encode_attempt(a: AttemptRecord) -> tuple[Any, ...]:
+    """The attempts row of `a` (message cut to MAX_ATTEMPT_MESSAGE characters)."""
+    message = a.message
+    if message is not None and len(message) > MAX_ATTEMPT_MESSAGE:
+        message = message[:MAX_ATTEMPT_MESSAGE]
+    return (
+        a.row_id,
+        a.attempt,
+        a.started_at,
+        a.ended_at,
+        a.result,
+        a.http_status,
+        a.error_code,
+        message,
+        a.service_tier,
+    )
 
 
 @contextlib.contextmanager
@@ -135,6 +172,28 @@ class JournalReader:
             if len(rows) < batch_size:
                 return
             last = (rows[-1][1], rows[-1][0])
+
+    def iter_attempts(self, batch_size: int = 10_000) -> Iterator[AttemptRecord]:
+        """Every journaled request in the order it was committed, `batch_size` at a time (short reads, as
+        replay does). A journal written before attempts were journaled (v1) has none."""
+        select = f"SELECT seq, {', '.join(ATTEMPT_COLUMNS)} FROM attempts"
+        last = -1
+        while True:
+            with self._lock, sql_errors(self.path, "read the journal"):
+                try:
+                    rows = self._conn.execute(
+                        f"{select} WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (last, batch_size),
+                    ).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if "no such table" in str(exc):
+                        return
+                    raise
+            for row in rows:
+                yield AttemptRecord(*row[1:])
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
 
     def totals(self) -> JournalTotals:
         query = (
