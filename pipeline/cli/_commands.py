@@ -29,7 +29,7 @@ from pipeline.errors import (
 from pipeline.run import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.spec import load_spec
 
-from ._display import ProgressDisplay
+from ._display import ProgressDisplay, key_figure_lines
 
 EXIT_OK, EXIT_NOT_ALL_OK, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -174,6 +174,7 @@ def run_command(
         from pipeline.status import read_status, render_status
 
         console.print(render_status(read_status(out_dir)), highlight=False)
+        console.print(_key_figures(out_dir), highlight=False)
         console.print(
             f"results: {out_dir / 'results'}   summary: {out_dir / 'summary.json'}",
             highlight=False,
@@ -221,6 +222,36 @@ def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
             _fail(console, exc)
             return
     click.echo(render_estimate(estimate))
+
+
+def _key_figures(run_dir: Path) -> str:
+    from pipeline.report import key_figures, read_run
+
+    return key_figure_lines(key_figures(read_run(run_dir)), run_dir)
+
+
+@cli.command(name="report")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--open", "open_it", is_flag=True, help="Open the report in the default browser."
+)
+def report_command(run_dir: Path, open_it: bool) -> None:
+    """Write RUN_DIR/report.html (one self-contained file: charts of requests, 429s, progress, latency,
+    tokens and dollars, failures, and a contact sheet for image jobs) and print its path. Works while the run
+    is going, and after it stopped or crashed."""
+    from pipeline.report import write_report
+
+    console = Console(stderr=True, soft_wrap=True)
+    try:
+        path = write_report(run_dir)
+    except PipelineError as exc:
+        _fail(console, exc)
+        return
+    click.echo(str(path))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
 
 
 @cli.command(name="status")

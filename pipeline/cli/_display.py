@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from pipeline.report import KeyFigures, key_strip_items
 from pipeline.run import RunStats, Snapshot
 
 LOG_EVERY_S = 5.0
@@ -110,3 +111,16 @@ class ProgressDisplay:
                 Text(progress_line(self._stats.snapshot()), overflow="fold")
             )
             self._live.stop()
+
+
+def key_figure_lines(figures: KeyFigures, run_dir: object) -> str:
+    """The closing summary's key figures: the same as the report's header, and where the report is."""
+    lines = [(label, value) for _key, value, label in key_strip_items(figures)]
+    lines.append(
+        (
+            "report",
+            f"pipeline report {run_dir}   (charts: requests, 429s, latency, cost, failures)",
+        )
+    )
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)

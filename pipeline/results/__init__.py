@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ._files import remove_image_leftovers
 from ._parquet import ResultColumns, write_image, write_results
-from ._summary import STATUSES, SUMMARY_NAME, build_summary, write_summary
+from ._summary import ENDINGS, STATUSES, SUMMARY_NAME, build_summary, write_summary
 
 __all__ = (
+    "ENDINGS",
     "STATUSES",
     "SUMMARY_NAME",
     "ResultColumns",

@@ -432,6 +432,7 @@ def _limits_meta(spec: JobSpec) -> dict[str, object]:
         "concurrency": limits.concurrency,
         "budget_usd": limits.budget_usd,
         "model": spec.provider.model,
+        "name": spec.name,
     }
 
 
