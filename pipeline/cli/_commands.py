@@ -27,7 +27,7 @@ from pipeline.errors import (
     SpecError,
 )
 from pipeline.run import RunOptions, RunResult, RunStats, output_dir, run_job
-from pipeline.spec import load_spec
+from pipeline.spec import JobSpec, load_spec
 
 from ._display import ProgressDisplay, key_figure_lines
 
@@ -201,27 +201,92 @@ def run_command(
     help="Ask the provider's countTokens for exact input counts (sends requests).",
 )
 @click.option(
-    "--emulator", is_flag=True, help="With --count-tokens: ask the local emulator."
+    "--pilot",
+    type=click.IntRange(min=1),
+    help="Send a stratified sample of N rows for real and project the whole job from it.",
 )
-def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
-    """Check JOB's spec, rows and media and estimate tokens and cost; sends nothing by default."""
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="With --pilot: which sample."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --pilot: the run directory (default as for `run`); the full run skips the pilot's rows.",
+)
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="With --count-tokens or --pilot: ask the local emulator.",
+)
+def estimate_command(
+    job: Path,
+    count_tokens: bool,
+    pilot: int | None,
+    seed: int,
+    out: Path | None,
+    emulator: bool,
+) -> None:
+    """Check JOB's spec, rows and media and estimate tokens and cost; sends nothing by default.
+
+    With --pilot N, N rows (stratified by prompt length and media kind) are run for real into the run
+    directory, as `pipeline run` would, and the whole job's cost, rates and wall time are projected from them.
+    """
     from pipeline.estimate import estimate_job, render_estimate
 
     console = Console(stderr=True, soft_wrap=True)
     with ExitStack() as stack:
         base_url = None
-        if emulator and count_tokens:
+        if emulator and (count_tokens or pilot):
             from pipeline.emulator import EmulatorConfig, EmulatorThread
 
             server = stack.enter_context(EmulatorThread(EmulatorConfig(port=0)))
             base_url = server.base_url
         try:
             spec = load_spec(job)
+            if pilot is not None:
+                _pilot(console, spec, pilot, seed, output_dir(spec, out), base_url)
+                return
             estimate = estimate_job(spec, count_tokens=count_tokens, base_url=base_url)
         except PipelineError as exc:
             _fail(console, exc)
             return
     click.echo(render_estimate(estimate))
+
+
+def _pilot(
+    console: Console,
+    spec: JobSpec,
+    n: int,
+    seed: int,
+    out_dir: Path,
+    base_url: str | None,
+) -> None:
+    from pipeline.pilot import plan_pilot, project_pilot, render_pilot
+
+    plan = plan_pilot(spec, n, seed=seed)
+    console.print(
+        f"pilot: sending {len(plan.sample.ids):,} of {plan.sample.valid_rows:,} rows "
+        f"({len(plan.sample.strata)} strata) into {out_dir}",
+        highlight=False,
+    )
+    options = plan.run_options(out_dir, base_url=base_url)
+    stats = RunStats()
+
+    async def main() -> RunResult:
+        async with ProgressDisplay(stats, console):
+            return await run_job(spec, options, stats=stats)
+
+    result = anyio.run(main)
+    click.echo(render_pilot(project_pilot(spec, plan, out_dir)))
+    if result.stopped is not None:
+        console.print(
+            f"[yellow]the pilot stopped[/yellow]: {result.stopped}", highlight=False
+        )
+    console.print(
+        f"run the job with: pipeline run {spec.path} --out {out_dir}   (the pilot's rows are not sent again)",
+        highlight=False,
+    )
 
 
 def _key_figures(run_dir: Path) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ._job import estimate_job, render_estimate
+from ._model import Estimate
 
 __all__ = (
+    "Estimate",
     "estimate_job",
     "render_estimate",
 )

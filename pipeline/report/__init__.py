@@ -4,7 +4,7 @@ key figures that the terminal's closing summary shares with it."""
 from __future__ import annotations
 
 from ._data import RunData, read_run
-from ._figures import KeyFigures, key_figures
+from ._figures import KeyFigures, key_figures, percentile
 from ._html import REPORT_NAME, key_strip_items, render_html, write_report
 
 __all__ = (
@@ -13,6 +13,7 @@ __all__ = (
     "RunData",
     "key_figures",
     "key_strip_items",
+    "percentile",
     "read_run",
     "render_html",
     "write_report",
