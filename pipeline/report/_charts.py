@@ -161,19 +161,20 @@ def requests_chart(data: RunData) -> str:
             alpha=0.8,
         )
         rpm = data.limits.get("requests_per_minute")
+        top = max([*sent, *ok, *limited, 1.0])
         if isinstance(rpm, int | float):
-            ax.axhline(rpm, color=_COLORS["limit"], linestyle="--", linewidth=1)
-            ax.annotate(
-                f"requests_per_minute = {rpm:,}",
-                (0, rpm),
-                xytext=(4, 3),
-                textcoords="offset points",
+            top = max(top, float(rpm))
+            ax.axhline(
+                rpm,
                 color=_COLORS["limit"],
+                linestyle="--",
+                linewidth=1,
+                label=f"limit {rpm:,g}/min",
             )
         ax.set_xlabel(f"minutes since the first request ({size:g} s buckets)")
         ax.set_ylabel("per minute")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="upper right", frameon=False, ncols=3)
+        ax.set_ylim(0, top * 1.12)
+        ax.legend(loc="upper right", frameon=True, framealpha=0.9, ncols=4)
         return _svg(fig)
 
 

@@ -31,6 +31,7 @@ from ._figures import KeyFigures, failure_table, key_figures
 __all__ = ("REPORT_NAME", "render_html", "write_report")
 
 REPORT_NAME = "report.html"
+_WIDE = ' class="wide"'
 # summary.json keys the header table leaves out: they say when and where, not what the run did
 _NOT_FIGURES = ("written_at", "dir", "spec_hash")
 
@@ -41,7 +42,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 6px;border-bott
 .sub{color:#555;margin:0 0 14px}
 .keys{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:8px;margin:12px 0}
 .keys div{background:#f4f6f8;border-radius:6px;padding:8px 10px}.keys b{display:block;font-size:18px}
-.keys span{color:#555;font-size:12px}
+.keys span{color:#555;font-size:12px}.keys div.wide{grid-column:span 2}.keys div.wide b{font-size:14px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}td,th{padding:2px 10px 2px 0;text-align:left}
 td.n{text-align:right}th{color:#555;font-weight:normal}
 .cols{display:grid;grid-template-columns:1fr 1fr;gap:0 24px}
@@ -150,7 +151,7 @@ def key_strip_items(figures: KeyFigures) -> list[tuple[str, str, str]]:
 
 def _key_strip(figures: KeyFigures) -> str:
     cells = "".join(
-        f'<div data-key="{key}"><b>{html.escape(value)}</b><span>{html.escape(label)}</span></div>'
+        f'<div data-key="{key}"{_WIDE if key == "cost_by_kind" else ""}><b>{html.escape(value)}</b><span>{html.escape(label)}</span></div>'
         for key, value, label in key_strip_items(figures)
     )
     return f'<div class="keys" id="key-figures">{cells}</div>'

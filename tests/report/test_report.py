@@ -96,9 +96,17 @@ def test_report_of_a_run_with_faults(
         limits={"concurrency": 8, "requests_per_minute": 1200, "max_attempts": 3},
     )
     out = tmp_path / "out"
-    assert (
-        invoke("run", str(spec), "--out", str(out), "--quiet").exit_code == 1
-    )  # some rows fail
+    ran = invoke("run", str(spec), "--out", str(out))
+    assert ran.exit_code == 1  # some rows fail
+    # the closing summary has the report's key figures and points to it
+    for label in (
+        "rows per minute",
+        "latency p50 / p99",
+        "429s (rate limited)",
+        "cost by kind",
+    ):
+        assert label in ran.stderr, label
+    assert f"pipeline report {out}" in ran.stderr
     result = invoke("report", str(out))
     assert result.exit_code == 0, result.stderr
     path = Path(result.stdout.strip())
