@@ -106,7 +106,7 @@ def project_pilot(spec: JobSpec, plan: PilotPlan, out_dir: Path) -> PilotReport:
     output = thinking = inputs = 0
     reader = JournalReader.open_readonly(out_dir)
     try:
-        for outcome in reader.iter_outcomes():
+        for outcome in reader.iter_outcomes(without_texts=True):
             if outcome.id not in ids or outcome.status == "pending":
                 continue
             cost_of[outcome.id] = outcome.cost_usd or 0.0

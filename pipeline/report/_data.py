@@ -70,7 +70,7 @@ def read_run(run_dir: Path) -> RunData:
         limits = reader.load_meta("limits")
         spec = reader.load_meta("spec")
         attempts = list(reader.iter_attempts())
-        rows = [_point(outcome) for outcome in reader.iter_outcomes()]
+        rows = [_point(o) for o in reader.iter_outcomes(without_texts=True)]
     finally:
         reader.close()
     limits = limits if isinstance(limits, dict) else {}

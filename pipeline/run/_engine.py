@@ -393,9 +393,8 @@ async def run_job(
             forget_files=forget_files,
             attempt_log=AttemptLog(journal.note_attempt),
         )
-        journal.save_meta(
-            "limits", _limits_meta(spec)
-        )  # for `pipeline report`: the rate it was run at
+        # for `pipeline report`: the limits this session ran under (the journal's spec leaves them out)
+        journal.save_meta("limits", _limits_meta(spec))
         run = _Run(spec, options, journal, runner, credentials)
         run.fingerprint = fingerprint
         async with AsyncExitStack() as stack:

@@ -141,3 +141,28 @@ async def test_a_v1_journal_gains_the_attempts_table_when_a_run_opens_it(
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert conn.execute("SELECT row_id FROM attempts").fetchall() == [("b",)]
     conn.close()
+
+
+async def test_outcomes_without_texts(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path)
+    async with journal:
+        await journal.record(full_outcome("a"))
+    reader = JournalReader.open_readonly(tmp_path)
+    [light] = reader.iter_outcomes(without_texts=True)
+    [full] = reader.iter_outcomes()
+    reader.close()
+    assert (light.text, light.json, light.function_calls, dict(light.kept)) == (
+        None,
+        None,
+        None,
+        {},
+    )
+    assert light == full.__class__(
+        **{
+            **{f: getattr(full, f) for f in full.__slots__},
+            "text": None,
+            "json": None,
+            "function_calls": None,
+            "kept": {},
+        }
+    )
