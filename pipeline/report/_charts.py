@@ -351,5 +351,8 @@ def failures_chart(causes: Sequence[Cause]) -> str:
         )
         ax.invert_yaxis()
         ax.set_xlabel("requests")
-        ax.legend(frameon=False, loc="lower right")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2)
         return _svg(fig)
