@@ -311,3 +311,30 @@ class JournalTotals:
     unpriced_rows: int = (
         0  # rows sent to a model without a price: their cost is unknown, not zero
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One request of one row, as it ended: what `pipeline report` draws the run's timeline from.
+
+    `result` is the parsed reply's status (`ok`, `blocked`, `failed`) or `error` when the attempt raised an
+    `AttemptError` (then `error_code`, and `http_status` when the server answered, say why). Times are Unix
+    seconds. `service_tier` is the tier that served the request when the provider says (None otherwise).
+    """
+
+    row_id: str
+    attempt: int  # 1 for a row's first request in a session, 2 for its first retry, ...
+    started_at: float
+    ended_at: float
+    result: Literal["ok", "blocked", "failed", "truncated", "error"]
+    http_status: int | None = (
+        None  # 200 for a reply that arrived; None when no HTTP answer (timeout, reset)
+    )
+    error_code: str | None = None
+    message: str | None = (
+        None  # the error's message, cut to MAX_ATTEMPT_MESSAGE characters
+    )
+    service_tier: str | None = None
+
+
+MAX_ATTEMPT_MESSAGE = 300

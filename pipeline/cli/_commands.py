@@ -30,11 +30,11 @@ from pipeline.api import (
 )
 from pipeline.api import estimate as estimate_job
 from pipeline.catalog import today
-from pipeline.engine import RunOptions, output_dir
+from pipeline.engine import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.errors import CredentialsError, PipelineError, SpecError
 from pipeline.spec import JobSpec, load_spec
 
-from ._display import ProgressDisplay
+from ._display import ProgressDisplay, key_figure_lines
 from ._models import (
     ModelsQuery,
     fetch_served,
@@ -173,6 +173,7 @@ def run_command(
         from pipeline.status import read_status, render_status
 
         console.print(render_status(read_status(out_dir)), highlight=False)
+        console.print(_key_figures(out_dir), highlight=False)
         console.print(
             f"results: {out_dir / 'results'}   summary: {out_dir / 'summary.json'}",
             highlight=False,
@@ -199,21 +200,120 @@ def run_command(
     help="Ask the provider's countTokens for exact input counts (sends requests).",
 )
 @click.option(
-    "--emulator", is_flag=True, help="With --count-tokens: ask the local emulator."
+    "--pilot",
+    type=click.IntRange(min=1),
+    help="Send a stratified sample of N rows for real and project the whole job from it.",
 )
-def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
-    """Check JOB's spec, rows and media and estimate tokens and cost; sends nothing by default."""
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="With --pilot: which sample."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --pilot: the run directory (default as for `run`); the full run skips the pilot's rows.",
+)
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="With --count-tokens or --pilot: ask the local emulator.",
+)
+def estimate_command(
+    job: Path,
+    count_tokens: bool,
+    pilot: int | None,
+    seed: int,
+    out: Path | None,
+    emulator: bool,
+) -> None:
+    """Check JOB's spec, rows and media and estimate tokens and cost; sends nothing by default.
+
+    With --pilot N, N rows (stratified by prompt length and media kind) are run for real into the run
+    directory, as `pipeline run` would, and the whole job's cost, rates and wall time are projected from them.
+    """
     from pipeline.estimator import render_estimate
 
     console = Console(stderr=True, soft_wrap=True)
+    with ExitStack() as stack:
+        try:
+            spec = load_spec(job)
+            _warn(console, spec)
+            if pilot is not None:
+                base_url = (
+                    stack.enter_context(embedded_emulator()) if emulator else None
+                )
+                _pilot(console, spec, pilot, seed, output_dir(spec, out), base_url)
+                return
+            estimate = estimate_job(spec, count_tokens=count_tokens, emulator=emulator)
+        except PipelineError as exc:
+            _fail(console, exc)
+            return
+    click.echo(render_estimate(estimate))
+
+
+def _pilot(
+    console: Console,
+    spec: JobSpec,
+    n: int,
+    seed: int,
+    out_dir: Path,
+    base_url: str | None,
+) -> None:
+    from pipeline.pilot import plan_pilot, project_pilot, render_pilot
+
+    plan = plan_pilot(spec, n, seed=seed)
+    console.print(
+        f"pilot: sending {len(plan.sample.ids):,} of {plan.sample.valid_rows:,} rows "
+        f"({len(plan.sample.strata)} strata) into {out_dir}",
+        highlight=False,
+    )
+    options = plan.run_options(out_dir, base_url=base_url)
+    stats = RunStats()
+
+    async def main() -> RunResult:
+        async with ProgressDisplay(stats, console):
+            return await run_job(spec, options, stats=stats)
+
+    result = anyio.run(main)
+    click.echo(render_pilot(project_pilot(spec, plan, out_dir)))
+    if result.stopped is not None:
+        console.print(
+            f"[yellow]the pilot stopped[/yellow]: {result.stopped}", highlight=False
+        )
+    console.print(
+        f"run the job with: pipeline run {spec.path} --out {out_dir}   (the pilot's rows are not sent again)",
+        highlight=False,
+    )
+
+
+def _key_figures(run_dir: Path) -> str:
+    from pipeline.report import key_figures, read_run
+
+    return key_figure_lines(key_figures(read_run(run_dir)), run_dir)
+
+
+@cli.command(name="report")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--open", "open_it", is_flag=True, help="Open the report in the default browser."
+)
+def report_command(run_dir: Path, open_it: bool) -> None:
+    """Write RUN_DIR/report.html (one self-contained file: charts of requests, 429s, progress, latency,
+    tokens and dollars, failures, and a contact sheet for image jobs) and print its path. Works while the run
+    is going, and after it stopped or crashed."""
+    from pipeline.report import write_report
+
+    console = Console(stderr=True, soft_wrap=True)
     try:
-        spec = load_spec(job)
-        _warn(console, spec)
-        estimate = estimate_job(spec, count_tokens=count_tokens, emulator=emulator)
+        path = write_report(run_dir)
     except PipelineError as exc:
         _fail(console, exc)
         return
-    click.echo(render_estimate(estimate))
+    click.echo(str(path))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
 
 
 @cli.command(name="status")

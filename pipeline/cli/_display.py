@@ -18,6 +18,7 @@ from rich.text import Text
 
 from pipeline.api import LOG_EVERY_S, one_line, progress_line
 from pipeline.engine import RunStats
+from pipeline.report import KeyFigures, key_strip_items
 
 
 class ProgressDisplay:
@@ -72,3 +73,16 @@ class ProgressDisplay:
                 Text(progress_line(self._stats.snapshot()), overflow="fold")
             )
             self._live.stop()
+
+
+def key_figure_lines(figures: KeyFigures, run_dir: object) -> str:
+    """The closing summary's key figures: the same as the report's header, and where the report is."""
+    lines = [(label, value) for _key, value, label in key_strip_items(figures)]
+    lines.append(
+        (
+            "report",
+            f"pipeline report {run_dir}   (charts: requests, 429s, latency, cost, failures)",
+        )
+    )
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)

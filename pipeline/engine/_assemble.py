@@ -27,6 +27,7 @@ from pipeline.spec import JobSpec
 from pipeline.store import RunJournal
 from pipeline.transport import Transport
 
+from ._attempts import AttemptLog
 from ._options import RunOptions
 from ._progress import RunStats
 from ._row import RowRunner
@@ -118,7 +119,10 @@ def make_runner(
         max_output_tokens=parts.max_output_tokens,
         image_output=parts.image_output,
         forget_files=forget_files,
+        attempt_log=AttemptLog(journal.note_attempt),
     )
+    # for `pipeline report`: the limits this session ran under (the journal's spec leaves them out)
+    journal.save_meta("limits", _limits_meta(spec))
     return runner, media
 
 
@@ -140,3 +144,16 @@ def _provider_spec(spec: JobSpec, options: RunOptions) -> JobSpec:
     base = options.base_url.rstrip("/")
     url = base + "/v1" if spec.provider.kind == "openai" else base
     return replace(spec, provider=replace(spec.provider, base_url=url))
+
+
+def _limits_meta(spec: JobSpec) -> dict[str, object]:
+    limits = spec.limits
+    return {
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+        "requests_per_day": limits.requests_per_day,
+        "concurrency": limits.concurrency,
+        "budget_usd": limits.budget_usd,
+        "model": spec.provider.model,
+        "name": spec.name,
+    }

@@ -30,6 +30,9 @@ class RunOptions:
     )
     grace_s: float = 30.0
     handle_signals: bool = True
+    # Send only these ids (`estimate --pilot`: a sample of the job into its own run directory); the rows
+    # the journal already holds are skipped as always, so the full run that follows does not pay for them again.
+    only_ids: frozenset[str] | None = None
 
 
 @dataclass(slots=True)

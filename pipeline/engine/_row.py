@@ -37,6 +37,7 @@ from pipeline.records import ImageFile, Outcome, Prompt, Reply, Row, Usage
 from pipeline.results import write_image
 from pipeline.transport import Transport
 
+from ._attempts import AttemptLog
 from ._progress import RunStats
 
 PreparePrompt = Callable[[Row], Awaitable[Prompt]]
@@ -120,6 +121,7 @@ class RowRunner:
     forget_files: ForgetFiles = lambda names, prompt: False
     gate: RunGate = field(default_factory=RunGate)
     breaker: Breaker = field(default_factory=Breaker)
+    attempt_log: AttemptLog = field(default_factory=AttemptLog)  # no journal: a no-op
 
     async def run(self, row: Row) -> Outcome:
         """The row's outcome. Raises `RunStopped` when the run stops before the row could end (it stays
@@ -178,18 +180,23 @@ class RowRunner:
             self.stats.request_sent()
             self.stats.in_flight += 1
             t0 = time.perf_counter()
+            ended: Reply | AttemptError | None = None  # None: cancelled, not journaled
             try:
                 response = await self.transport.send(request)
-                reply = self.provider.parse(response, prompt)
+                reply = ended = self.provider.parse(response, prompt)
                 # A 4K image is ~5 MB of base64: let the raw body go before the images are written.
                 del response
             except AttemptError as exc:
+                ended = exc
                 if exc.usage is not None:
                     hold.bill(cost_usd(exc.usage, self.price) or 0.0)
                 raise
             finally:
                 self.stats.in_flight -= 1
                 tally.latency_ms = (time.perf_counter() - t0) * 1000.0
+                self.attempt_log.ended(
+                    prompt.row_id, tally.attempts, tally.latency_ms, ended
+                )
             # Priced at the tier the reply says it was served at (a Priority request may be served at Standard).
             cost = cost_usd(
                 reply.usage,

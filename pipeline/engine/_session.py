@@ -92,8 +92,11 @@ class Session:
                 size = READ_BATCH if limit is None else min(READ_BATCH, limit - taken)
                 batch = await anyio.to_thread.run_sync(_batches, rows, size)
                 taken += len(batch)
-                fresh = [item for item in batch if item.id not in self.skip]
-                self.stats.skipped += len(batch) - len(fresh)
+                chosen = batch
+                if (only := self.options.only_ids) is not None:
+                    chosen = [item for item in batch if item.id in only]
+                fresh = [item for item in chosen if item.id not in self.skip]
+                self.stats.skipped += len(chosen) - len(fresh)
                 feed.put(fresh)
                 if len(batch) < READ_BATCH:
                     return  # the input (or --limit) is used up
@@ -188,6 +191,8 @@ class Session:
         )
         if self.options.limit is not None:
             total = min(total, self.options.limit)
+        if self.options.only_ids is not None:
+            total = min(total, len(self.options.only_ids))
         self.stats.total_rows = total
         self.journal.save_meta("input_rows", total)
 

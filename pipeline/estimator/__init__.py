@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._job import Estimate, estimate_job, render_estimate
+from ._job import estimate_job, render_estimate
+from ._model import Estimate
 
 __all__ = (
     "Estimate",

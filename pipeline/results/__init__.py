@@ -10,9 +10,10 @@ from ._parquet import (
     write_image,
     write_results,
 )
-from ._summary import STATUSES, SUMMARY_NAME, build_summary, write_summary
+from ._summary import ENDINGS, STATUSES, SUMMARY_NAME, build_summary, write_summary
 
 __all__ = (
+    "ENDINGS",
     "STATUSES",
     "SUMMARY_NAME",
     "ResultColumns",

@@ -19,6 +19,7 @@ Usage::
     done = journal.final_ids(retry_failed=retry)  # rows not to send again
     async with journal:  # starts the writer task; on exit commits, fsyncs and closes
         await journal.record(outcome)  # returns once committed (survives kill -9)
+        journal.note_attempt(attempt)  # one request as it ended: queued for the next commit, never awaited
 
 A `kill -9` at any moment leaves a database that opens with every acknowledged outcome in it: SQLite's WAL
 recovery drops a half-written transaction, and nothing is acknowledged before its COMMIT returned.
@@ -42,14 +43,21 @@ import anyio
 from anyio.abc import TaskGroup
 
 from pipeline.errors import OutputError
-from pipeline.records import JournalTotals, Outcome, UploadedFile
+from pipeline.records import AttemptRecord, JournalTotals, Outcome, UploadedFile
 
 from . import _codec as outcome_codec
 from ._codec import to_utc
 from ._lock import RunLock, acquire_run_lock
 from ._memory import MemoryJournal
 from ._protocols import RunJournal
-from ._reader import JOURNAL_NAME, JournalReader, connect, sql_errors
+from ._reader import (
+    ATTEMPT_COLUMNS,
+    JOURNAL_NAME,
+    JournalReader,
+    connect,
+    encode_attempt,
+    sql_errors,
+)
 from ._spec_check import check_spec
 
 __all__ = [
@@ -61,7 +69,8 @@ __all__ = [
     "RunJournal",
 ]
 
-SCHEMA_VERSION = 1
+# v2 (issue 18) adds the `attempts` table; a v1 journal gains it, empty, when a run opens it.
+SCHEMA_VERSION = 2
 FSYNC_INTERVAL_S = (
     0.2  # how much a power cut can lose; a kill -9 loses no committed outcome
 )
@@ -80,6 +89,11 @@ CREATE TABLE IF NOT EXISTS uploads (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, uri TEXT NOT NULL, mime_type TEXT NOT NULL, state TEXT NOT NULL,
     size_bytes INTEGER NOT NULL, sha256 TEXT, expires_at TEXT
 );
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY, row_id TEXT NOT NULL, attempt INTEGER NOT NULL, started_at REAL NOT NULL,
+    ended_at REAL NOT NULL, result TEXT NOT NULL, http_status INTEGER, error_code TEXT, message TEXT,
+    service_tier TEXT
+);
 """
 _COST = outcome_codec.COLUMNS.index("cost_usd")
 # Rows per INSERT statement: SQLite allows 32,766 bound values (23 a row); one statement for a whole group
@@ -94,15 +108,29 @@ def _insert_sql(rows: int) -> str:
     return f"INSERT OR REPLACE INTO outcomes ({columns}) VALUES {', '.join([marks] * rows)}"
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_attempts_sql(rows: int) -> str:
+    marks = f"({', '.join('?' * len(ATTEMPT_COLUMNS))})"
+    columns = ", ".join(ATTEMPT_COLUMNS)
+    return f"INSERT INTO attempts ({columns}) VALUES {', '.join([marks] * rows)}"
+
+
 @dataclass(slots=True, eq=False)
 class _Batch:
     """The outcomes of `record()` calls that share one group commit, and how it went (set by the writer)."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    attempts: list[tuple[Any, ...]] = field(
+        default_factory=list
+    )  # note_attempt(): nobody waits for these
     done: anyio.Event = field(default_factory=anyio.Event)
     error: str | None = None
     settled: bool = False  # committed, or failed with `error`
     waiters: int = 0  # callers that wait for the commit and so will see `error`
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.rows or self.attempts)
 
 
 class Journal(JournalReader):
@@ -201,7 +229,7 @@ class Journal(JournalReader):
             self._task_group = None
             # A batch the cancelled writer took but never handed to its thread, and whatever was queued after.
             for batch in (self._committing, self._collecting):
-                if batch is not None and batch.rows and not batch.settled:
+                if batch is not None and batch.pending and not batch.settled:
                     self._commit(batch)
                 if batch is not None:
                     self._settle(batch)
@@ -222,10 +250,21 @@ class Journal(JournalReader):
         self._wakeup.set()
         await self._wait_for(batch)
 
+    def note_attempt(self, attempt: AttemptRecord) -> None:
+        """Queue one ended request for the next group commit and return at once (no await, no fsync wait).
+
+        Attempts ride along with the outcomes' commits; a kill -9 loses those not committed yet, which is fine:
+        they describe the run, they do not decide what is sent again. A commit failure is reported like a
+        submitted outcome's, by the next `submit()`.
+        """
+        self._check_entered()
+        self._collecting.attempts.append(encode_attempt(attempt))
+        self._wakeup.set()
+
     async def flush(self) -> None:
         """Return once every outcome submitted so far is committed; raises `OutputError` if one could not be."""
         self._check_entered()
-        pending = self._collecting if self._collecting.rows else self._committing
+        pending = self._collecting if self._collecting.pending else self._committing
         if pending is not None:
             self._wakeup.set()
             await self._wait_for(pending)
@@ -271,7 +310,7 @@ class Journal(JournalReader):
                     await anyio.to_thread.run_sync(self._sync_wal)
                     unsynced_since = None
             self._wakeup = anyio.Event()
-            while self._collecting.rows:
+            while self._collecting.pending:
                 self._committing, self._collecting = self._collecting, _Batch()
                 batch = self._committing
                 await anyio.to_thread.run_sync(self._commit, batch)
@@ -316,6 +355,13 @@ class Journal(JournalReader):
                         chunk = rows[start : start + width]
                         conn.execute(
                             _insert_sql(len(chunk)), [v for row in chunk for v in row]
+                        )
+                    attempts = batch.attempts
+                    for start in range(0, len(attempts), width):
+                        chunk = attempts[start : start + width]
+                        conn.execute(
+                            _insert_attempts_sql(len(chunk)),
+                            [v for row in chunk for v in row],
                         )
                     if spent:
                         conn.execute("UPDATE spend SET usd = usd + ?", (spent,))

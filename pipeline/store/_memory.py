@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import anyio
 
-from pipeline.records import JournalTotals, Outcome, UploadedFile, Usage
+from pipeline.records import AttemptRecord, JournalTotals, Outcome, UploadedFile, Usage
 
 from . import _codec as outcome_codec
 from ._codec import NO_LINE
@@ -33,6 +33,7 @@ class MemoryJournal:
         self._meta: dict[str, str] = {}
         self._uploads: dict[str, UploadedFile] = {}
         self._spent = 0.0
+        self._attempts: list[AttemptRecord] = []
         self._entered = False
 
     async def __aenter__(self) -> Self:
@@ -57,6 +58,12 @@ class MemoryJournal:
         self._spent += outcome.cost_usd or 0.0
         # a scheduling point, as the durable journal has
         await anyio.lowlevel.checkpoint()
+
+    def note_attempt(self, attempt: AttemptRecord) -> None:
+        self._attempts.append(attempt)
+
+    def iter_attempts(self, batch_size: int = 10_000) -> Iterator[AttemptRecord]:
+        return iter(list(self._attempts))
 
     async def flush(self) -> None:
         await anyio.lowlevel.checkpoint()

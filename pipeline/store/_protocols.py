@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from pipeline.records import Outcome, UploadedFile
+from pipeline.records import AttemptRecord, Outcome, UploadedFile
 
 if TYPE_CHECKING:
     from pipeline.records import JournalTotals
@@ -26,6 +26,8 @@ class RunJournal(Protocol):
 
     async def record(self, outcome: Outcome) -> None: ...
 
+    def note_attempt(self, attempt: AttemptRecord) -> None: ...
+
     async def flush(self) -> None: ...
 
     def final_ids(self, *, retry_failed: bool = False) -> set[str]: ...
@@ -35,6 +37,8 @@ class RunJournal(Protocol):
     def iter_outcome_columns(
         self, batch_size: int = 10_000
     ) -> Iterator[dict[str, list[Any]]]: ...
+
+    def iter_attempts(self, batch_size: int = 10_000) -> Iterator[AttemptRecord]: ...
 
     def totals(self) -> JournalTotals: ...
 

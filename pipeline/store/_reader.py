@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OutputError
-from pipeline.records import JournalTotals, Outcome, UploadedFile, Usage
+from pipeline.records import (
+    MAX_ATTEMPT_MESSAGE,
+    AttemptRecord,
+    JournalTotals,
+    Outcome,
+    UploadedFile,
+    Usage,
+)
 
 from . import _codec as outcome_codec
 
@@ -26,7 +33,42 @@ JOURNAL_NAME = "journal.sqlite"
 # An upload this close to expiry is not worth reusing: a long request might outlive it.
 UPLOAD_MARGIN = timedelta(hours=1)
 _SELECT = f"SELECT {', '.join(outcome_codec.COLUMNS)} FROM outcomes"
+# The same columns with the reply's texts left out (read as NULL): what reports and figures need, much cheaper.
+_TEXTS = ("text", "json", "function_calls", "kept")
+_SELECT_WITHOUT_TEXTS = "SELECT {} FROM outcomes".format(
+    ", ".join(f"NULL AS {c}" if c in _TEXTS else c for c in outcome_codec.COLUMNS)
+)
 _UPLOAD_COLUMNS = "name, uri, mime_type, state, size_bytes, sha256, expires_at"
+# The `attempts` table's columns after its `seq` key, in `AttemptRecord`'s field order.
+ATTEMPT_COLUMNS = (
+    "row_id",
+    "attempt",
+    "started_at",
+    "ended_at",
+    "result",
+    "http_status",
+    "error_code",
+    "message",
+    "service_tier",
+)
+
+
+def encode_attempt(a: AttemptRecord) -> tuple[Any, ...]:
+    """The attempts row of `a` (message cut to MAX_ATTEMPT_MESSAGE characters)."""
+    message = a.message
+    if message is not None and len(message) > MAX_ATTEMPT_MESSAGE:
+        message = message[:MAX_ATTEMPT_MESSAGE]
+    return (
+        a.row_id,
+        a.attempt,
+        a.started_at,
+        a.ended_at,
+        a.result,
+        a.http_status,
+        a.error_code,
+        message,
+        a.service_tier,
+    )
 
 
 @contextlib.contextmanager
@@ -105,9 +147,14 @@ class JournalReader:
             )
             return {row_id for (row_id,) in cursor}
 
-    def iter_outcomes(self, batch_size: int = 10_000) -> Iterator[Outcome]:
-        """Every row's latest outcome, ordered by input line then id, `batch_size` rows in memory at a time."""
-        for rows in self._pages(batch_size):
+    def iter_outcomes(
+        self, batch_size: int = 10_000, *, without_texts: bool = False
+    ) -> Iterator[Outcome]:
+        """Every row's latest outcome, ordered by input line then id, `batch_size` rows in memory at a time.
+
+        `without_texts`: leave out text, json, function_calls and kept (None): for figures, not results."""
+        select = _SELECT_WITHOUT_TEXTS if without_texts else _SELECT
+        for rows in self._pages(batch_size, select):
             for row in rows:
                 yield outcome_codec.decode(row)
 
@@ -119,17 +166,17 @@ class JournalReader:
         for rows in self._pages(batch_size):
             yield outcome_codec.decode_columns(rows)
 
-    def _pages(self, batch_size: int) -> Iterator[list[Any]]:
+    def _pages(self, batch_size: int, select: str = _SELECT) -> Iterator[list[Any]]:
         last: tuple[int, str] | None = None
         while True:
             with self._lock, sql_errors(self.path, "read the journal"):
                 if last is None:
                     rows = self._conn.execute(
-                        f"{_SELECT} ORDER BY line, id LIMIT ?", (batch_size,)
+                        f"{select} ORDER BY line, id LIMIT ?", (batch_size,)
                     ).fetchall()
                 else:
                     query = (
-                        f"{_SELECT} WHERE (line, id) > (?, ?) ORDER BY line, id LIMIT ?"
+                        f"{select} WHERE (line, id) > (?, ?) ORDER BY line, id LIMIT ?"
                     )
                     rows = self._conn.execute(
                         query, (last[0], last[1], batch_size)
@@ -139,6 +186,28 @@ class JournalReader:
             if len(rows) < batch_size:
                 return
             last = (rows[-1][1], rows[-1][0])
+
+    def iter_attempts(self, batch_size: int = 10_000) -> Iterator[AttemptRecord]:
+        """Every journaled request in the order it was committed, `batch_size` at a time (short reads, as
+        replay does). A journal written before attempts were journaled (v1) has none."""
+        select = f"SELECT seq, {', '.join(ATTEMPT_COLUMNS)} FROM attempts"
+        last = -1
+        while True:
+            with self._lock, sql_errors(self.path, "read the journal"):
+                try:
+                    rows = self._conn.execute(
+                        f"{select} WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (last, batch_size),
+                    ).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if "no such table" in str(exc):
+                        return
+                    raise
+            for row in rows:
+                yield AttemptRecord(*row[1:])
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
 
     def totals(self) -> JournalTotals:
         query = (
