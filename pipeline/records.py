@@ -95,6 +95,9 @@ class GenerationSettings:
     tools: tuple[
         Mapping[str, Any], ...
     ] = ()  # function declarations: {"name", "description", "parameters"}
+    # [generation] tool_config: AUTO | ANY | NONE | VALIDATED, and the functions ANY/VALIDATED may call
+    function_calling_mode: str | None = None
+    allowed_function_names: tuple[str, ...] = ()
 
     @property
     def wants_json(self) -> bool:

@@ -85,7 +85,20 @@ def generate_body(prompt: Prompt) -> dict[str, Any]:
     tools = tools_json(prompt.generation)
     if tools:
         body["tools"] = tools
+    tool_config = tool_config_json(prompt.generation)
+    if tool_config:
+        body["toolConfig"] = tool_config
     return body
+
+
+def tool_config_json(settings: GenerationSettings) -> dict[str, Any]:
+    """`toolConfig.functionCallingConfig` for `[generation] tool_config` (empty when not set)."""
+    if settings.function_calling_mode is None:
+        return {}
+    config: dict[str, Any] = {"mode": settings.function_calling_mode}
+    if settings.allowed_function_names:
+        config["allowedFunctionNames"] = list(settings.allowed_function_names)
+    return {"functionCallingConfig": config}
 
 
 def part_json(part: Part) -> dict[str, Any]:

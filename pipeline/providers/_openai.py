@@ -12,9 +12,18 @@ import base64
 import mimetypes
 import posixpath
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pipeline.errors import ReplyInvalid
-from pipeline.records import HttpRequest, HttpResponse, Part, Prompt, Reply, Usage
+from pipeline.records import (
+    GenerationSettings,
+    HttpRequest,
+    HttpResponse,
+    Part,
+    Prompt,
+    Reply,
+    Usage,
+)
 
 from ._base import ProviderBase
 from ._credentials import Credentials
@@ -60,6 +69,7 @@ class OpenAIProvider(ProviderBase):
         super().__init__(model=model, credentials=credentials)
         base = base_url.rstrip("/")
         self.image_endpoint = image_endpoint
+        self.dialect = dialect_for(base)
         self._chat_url = f"{base}/chat/completions"
         self._images_url = f"{base}/images/generations"
         self._models_url = f"{base}/models"
@@ -76,14 +86,14 @@ class OpenAIProvider(ProviderBase):
                 "POST",
                 self._images_url,
                 self._headers(),
-                encode(images_body(prompt, model)),
+                encode(images_body(prompt, model, self.dialect)),
                 timeout_s,
             )
         return HttpRequest(
             "POST",
             self._chat_url,
             self._headers(),
-            encode(chat_body(prompt, model)),
+            encode(chat_body(prompt, model, self.dialect)),
             timeout_s,
         )
 
@@ -124,7 +134,24 @@ class OpenAIProvider(ProviderBase):
         return names, None
 
 
-def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
+Dialect = Literal["google", "openai"]
+
+
+def dialect_for(base_url: str) -> Dialect:
+    """Google's compatibility layer (`.../v1beta/openai`, or any googleapis.com host) speaks its documented
+    dialect; every other OpenAI-compatible server gets plain OpenAI."""
+    parts = urlsplit(base_url)
+    google = "/v1beta/openai" in parts.path or (parts.hostname or "").endswith(
+        "googleapis.com"
+    )
+    return "google" if google else "openai"
+
+
+def chat_body(
+    prompt: Prompt, model: str, dialect: Dialect = "google"
+) -> dict[str, Any]:
+    """The chat completions body. `dialect` "google" adds Gemini's settings under `extra_body.google` as Google
+    documents; "openai" sends only OpenAI's own keys."""
     settings = prompt.generation
     messages: list[dict[str, Any]] = []
     if prompt.system:
@@ -156,10 +183,18 @@ def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
         body["tools"] = [
             {"type": "function", "function": _function(tool)} for tool in settings.tools
         ]
-    if settings.thinking_level and not settings.include_thoughts:
+    choice = tool_choice(settings)
+    if choice is not None:
+        body["tool_choice"] = choice
+    google_dialect = dialect == "google"
+    if settings.thinking_level and not (settings.include_thoughts and google_dialect):
         body["reasoning_effort"] = settings.thinking_level
     if wants_image(settings, model):
         body["modalities"] = ["image", "text"]
+    if not google_dialect:
+        # Plain OpenAI (aggregators): `extra_body.google` is Google's own nesting; an OpenAI-style server refuses
+        # or ignores it, so the Gemini-only settings (thought summaries, media resolution) are not sent.
+        return body
     google = _google_extras(prompt)
     if settings.media_resolution:
         # A generationConfig field in Gemini's format, so it travels in google.generation_config.
@@ -179,7 +214,25 @@ def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
     return body
 
 
-def images_body(prompt: Prompt, model: str) -> dict[str, Any]:
+def tool_choice(settings: GenerationSettings) -> str | dict[str, Any] | None:
+    """`tool_choice` for `[generation] tool_config`: AUTO -> "auto", NONE -> "none", ANY -> "required" (or that one
+    function when exactly one is allowed). VALIDATED (Gemini's schema-checked calls) has no OpenAI equivalent and
+    goes as "auto" (or "required" with allowed names, the closest meaning)."""
+    mode, names = settings.function_calling_mode, settings.allowed_function_names
+    if mode is None:
+        return None
+    if mode == "NONE":
+        return "none"
+    if mode == "AUTO" or (mode == "VALIDATED" and not names):
+        return "auto"
+    if len(names) == 1:
+        return {"type": "function", "function": {"name": names[0]}}
+    return "required"
+
+
+def images_body(
+    prompt: Prompt, model: str, dialect: Dialect = "google"
+) -> dict[str, Any]:
     texts = [part.text for part in prompt.parts if part.text]
     text = "\n\n".join([prompt.system, *texts] if prompt.system else texts)
     body: dict[str, Any] = {"model": model, "prompt": text, "n": 1}
@@ -189,7 +242,7 @@ def images_body(prompt: Prompt, model: str) -> dict[str, Any]:
     if size is not None:
         body["size"] = size
     body["response_format"] = "b64_json"
-    google = _google_extras(prompt)
+    google = _google_extras(prompt) if dialect == "google" else {}
     if google:
         body["extra_body"] = {"google": google}
     return body

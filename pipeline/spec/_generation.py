@@ -118,6 +118,26 @@ def _load_tools(key: str, value: Any, base: Path) -> tuple[dict[str, Any], ...]:
     return tuple(tools)
 
 
+FUNCTION_CALLING_MODES = ("AUTO", "ANY", "NONE", "VALIDATED")
+_TOOL_CONFIG_KEYS: dict[str, Parser] = {
+    "mode": _choice(FUNCTION_CALLING_MODES, fold=str.upper),
+    "allowed_function_names": _strings(_text),
+}
+
+
+def _tool_config(key: str, value: Any) -> dict[str, Any]:
+    """`tool_config = { mode = "ANY", allowed_function_names = ["extract"] }`: how the model may call the tools."""
+    section = _Section(value, key, _TOOL_CONFIG_KEYS)
+    mode = section.require("mode", 'mode = "ANY"')
+    names = section.get("allowed_function_names", ())
+    if names and mode not in ("ANY", "VALIDATED"):
+        raise _Bad(
+            f"{key}.allowed_function_names",
+            f'allowed_function_names needs mode "ANY" or "VALIDATED", not "{mode}"',
+        )
+    return {"function_calling_mode": mode, "allowed_function_names": names}
+
+
 # [generation]: key -> parser. The two file keys are read by _parse_generation, which knows the spec's folder.
 _FILE_KEYS = {"response_schema_file": "response_schema", "tools_file": "tools"}
 _GENERATION_KEYS: dict[str, Parser] = {
@@ -138,6 +158,7 @@ _GENERATION_KEYS: dict[str, Parser] = {
     "media_resolution": _choice(("low", "medium", "high"), fold=str.lower),
     "response_schema_file": _path,
     "tools_file": _path,
+    "tool_config": _tool_config,
 }
 
 
@@ -150,6 +171,8 @@ def _parse_generation(section: _Section, base: Path | None) -> dict[str, Any]:
             changes[_FILE_KEYS[key]] = loader(section.key(key), value, base)
         elif value is None:
             continue  # a JSON null in a row, or a null in a Parquet struct: not given
+        elif key == "tool_config":
+            changes.update(section.get(key))
         else:
             changes[key] = section.get(key)
     if changes.get("response_schema") and "response_mime_type" not in changes:
@@ -166,6 +189,19 @@ def _check_model(settings: GenerationSettings, model: str) -> GenerationSettings
         raise _Bad(
             "generation.response_mime_type",
             'a response schema needs "application/json"; remove the key',
+        )
+    if settings.function_calling_mode not in (None, "NONE") and not settings.tools:
+        raise _Bad(
+            "generation.tool_config",
+            "a function-calling mode needs function declarations: add tools_file",
+        )
+    declared = {str(tool.get("name")) for tool in settings.tools}
+    unknown = [n for n in settings.allowed_function_names if n not in declared]
+    if unknown:
+        raise _Bad(
+            "generation.tool_config.allowed_function_names",
+            f"{', '.join(map(repr, unknown))} not among the functions of tools_file "
+            f"({', '.join(sorted(declared))})",
         )
     problem = check_generation(settings, model)
     if problem is not None:

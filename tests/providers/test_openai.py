@@ -35,7 +35,7 @@ TOOL = {
         "required": ["vendor"],
     },
 }
-BASE = "http://127.0.0.1:8089/v1"
+BASE = "http://127.0.0.1:8089/v1beta/openai"  # Google's dialect; aggregators: test_wire_agreement
 
 Respond = Callable[..., HttpResponse]
 

@@ -62,7 +62,9 @@ def parsed(provider: str, prompt: Prompt, files: FileStore) -> GenRequest:
     assert model is not None
     if provider == "openai":
         built = OpenAIProvider(
-            model=prompt.model, credentials=credentials, base_url="http://h/v1"
+            model=prompt.model,
+            credentials=credentials,
+            base_url="http://h/v1beta/openai",
         ).build(prompt)
         return chat_request(body_of(built), "openai", files)[1]
     if provider == "vertex":
@@ -97,7 +99,9 @@ def test_thought_summaries_never_send_reasoning_effort_with_thinking_config() ->
     """Google's compatibility layer refuses the two together (400 on every row)."""
     credentials = StaticCredentials("K", "authorization", "key-123456789", bearer=True)
     provider = OpenAIProvider(
-        model="gemini-3.1-pro-preview", credentials=credentials, base_url="http://h/v1"
+        model="gemini-3.1-pro-preview",
+        credentials=credentials,
+        base_url="https://generativelanguage.googleapis.com/v1beta/openai",
     )
 
     def body(**settings: Any) -> dict[str, Any]:
@@ -117,3 +121,59 @@ def test_thought_summaries_never_send_reasoning_effort_with_thinking_config() ->
         "thinking_level": "low",
         "include_thoughts": True,
     }
+
+
+def test_aggregators_get_plain_openai_and_google_gets_its_dialect() -> None:
+    credentials = StaticCredentials("K", "authorization", "key-123456789", bearer=True)
+    settings = GenerationSettings(
+        thinking_level="low", include_thoughts=True, media_resolution="low"
+    )
+    prompt = Prompt("r", "gemini-3.1-pro-preview", (Part(text="hi"),), settings)
+
+    def body(base_url: str) -> dict[str, Any]:
+        provider = OpenAIProvider(
+            model="gemini-3.1-pro-preview", credentials=credentials, base_url=base_url
+        )
+        return body_of(provider.build(prompt))
+
+    aggregator = body("https://api.aggregator.example/v1")
+    assert "extra_body" not in aggregator and aggregator["reasoning_effort"] == "low"
+    google = body("https://generativelanguage.googleapis.com/v1beta/openai/")
+    assert set(google["extra_body"]["google"]) == {
+        "thinking_config",
+        "generation_config",
+    }
+    assert "reasoning_effort" not in google
+
+
+@pytest.mark.parametrize(
+    ("mode", "names", "choice"),
+    [
+        ("AUTO", (), "auto"),
+        ("NONE", (), "none"),
+        ("ANY", (), "required"),
+        ("ANY", ("lookup_vendor",), {"type": "function", "function": {"name": "lookup_vendor"}}),
+        ("VALIDATED", (), "auto"),
+    ],
+)  # fmt: skip
+def test_function_calling_modes_on_both_wire_formats(
+    mode: str, names: tuple[str, ...], choice: object
+) -> None:
+    credentials = StaticCredentials("K", "authorization", "key-123456789", bearer=True)
+    settings = GenerationSettings(
+        tools=(TOOL,), function_calling_mode=mode, allowed_function_names=names
+    )
+    prompt = Prompt("r", "gemini-3.1-pro-preview", (Part(text="hi"),), settings)
+    gemini = body_of(
+        GeminiProvider(model=prompt.model, credentials=credentials).build(prompt)
+    )
+    expected: dict[str, object] = {"mode": mode}
+    if names:
+        expected["allowedFunctionNames"] = list(names)
+    assert gemini["toolConfig"] == {"functionCallingConfig": expected}
+    chat = body_of(
+        OpenAIProvider(
+            model=prompt.model, credentials=credentials, base_url="https://x.example/v1"
+        ).build(prompt)
+    )
+    assert chat["tool_choice"] == choice

@@ -870,3 +870,54 @@ def test_sample_extraction_job_has_its_schema() -> None:
         summarise.generation.thinking_level == "low"
         and summarise.output.keep_fields == ("title",)
     )
+
+
+TOOLS = '[{"name": "extract", "parameters": {"type": "object"}}, {"name": "lookup"}]'
+
+
+def test_tool_config_sets_the_function_calling_mode(tmp_path: Path) -> None:
+    (tmp_path / "tools.json").write_text(TOOLS)
+    spec = load_spec(
+        write(
+            tmp_path,
+            '[generation]\ntools_file = "tools.json"\n'
+            'tool_config = { mode = "any", allowed_function_names = ["extract"] }',
+        )
+    )
+    assert spec.generation.function_calling_mode == "ANY"
+    assert spec.generation.allowed_function_names == ("extract",)
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "fragment"),
+    [
+        ('{ mode = "SOMETIMES" }', "generation.tool_config.mode", '"AUTO", "ANY"'),
+        ("{ allowed_function_names = [] }", "generation.tool_config.mode", "missing"),
+        (
+            '{ mode = "AUTO", allowed_function_names = ["extract"] }',
+            "generation.tool_config.allowed_function_names",
+            'needs mode "ANY" or "VALIDATED"',
+        ),
+        (
+            '{ mode = "ANY", allowed_function_names = ["nope"] }',
+            "generation.tool_config.allowed_function_names",
+            "not among the functions",
+        ),
+        ('{ mode = "ANY", when = 1 }', "generation.tool_config.when", "unknown"),
+    ],
+)
+def test_bad_tool_configs_name_the_key(
+    tmp_path: Path, config: str, key: str, fragment: str
+) -> None:
+    (tmp_path / "tools.json").write_text(TOOLS)
+    error = refused(
+        write(
+            tmp_path, f'[generation]\ntools_file = "tools.json"\ntool_config = {config}'
+        )
+    )
+    assert error.key == key and fragment in str(error), str(error)
+
+
+def test_a_calling_mode_without_tools_is_refused(tmp_path: Path) -> None:
+    error = refused(write(tmp_path, '[generation]\ntool_config = { mode = "ANY" }'))
+    assert error.key == "generation.tool_config" and "tools_file" in str(error)
