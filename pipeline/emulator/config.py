@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 DEFAULT_FAULT_MIX: tuple[str, ...] = (
     "429",
@@ -22,7 +23,8 @@ class EmulatorConfig:
 
     Limits (`rpm`, `tpm`, `rpd`) apply per (API key, model) over rolling windows; `window_s` is the
     length of the rpm/tpm window (60 s like the real service, shorter in tests), `day_window_s` the
-    rpd one. Latency is `latency_ms` (the median when `latency_p99_ms` is set: lognormal) plus
+    rpd one. Latency is
+    `latency_ms` (the median when `latency_p99_ms` is set: lognormal) plus
     `ms_per_output_token` per output token, seeded by (`seed`, request body) so a given row sees
     the same latency whatever order the client sends in.
     """
@@ -52,6 +54,9 @@ class EmulatorConfig:
     require_key: bool = True
     # Seconds the server waits for in-flight requests (e.g. hangs) when it stops.
     shutdown_timeout_s: float = 1.0
+    # The day (YYYY-MM-DD) on which model lifecycles are evaluated (shut-down ids answer 404,
+    # deprecated ones are routed to newer models); None: today in America/Los_Angeles.
+    lifecycle_date: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -64,8 +69,17 @@ class EmulatorConfig:
                 f"fault_mix takes kinds from {', '.join(DEFAULT_FAULT_MIX)}; got {', '.join(unknown) or 'none'}"
             )
         for name in ("window_s", "day_window_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if self.lifecycle_date is not None:
+            try:
+                date.fromisoformat(self.lifecycle_date)
+            except ValueError:
+                raise ValueError(
+                    f"lifecycle_date must be a date such as 2026-12-01, got {self.lifecycle_date!r}"
+                ) from None
+
         for name in (
             "latency_ms",
             "ms_per_output_token",

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 
-from . import faults, tiers
+from . import faults, lifecycle, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
 from .jsonio import dumps
-from .models import MODELS, ModelInfo, lookup
+from .models import MODELS, ModelInfo
 from .request import GenRequest, parse_count, parse_generate
 from .synth import GenResult
 
@@ -154,9 +155,16 @@ def response_json(
 
 
 def _model(
-    name: str, method: str, vertex_path: str | None, version: str = "v1beta"
+    name: str,
+    method: str,
+    vertex_path: str | None,
+    version: str = "v1beta",
+    day: date | None = None,
 ) -> ModelInfo:
-    model = lookup(name)
+    """The model serving `name` on this door today: itself, or the newer model it is routed to;
+    404 for an unknown or shut-down id (lifecycle.py)."""
+    door = "vertex" if vertex_path is not None else "gemini"
+    model = lifecycle.resolve(name, door, day or lifecycle.today(None)).model
     if model is None:
         if vertex_path is not None:
             raise ApiError(
@@ -183,7 +191,8 @@ async def handle_model_action(
     tier = [tiers.STANDARD]
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
-        model = _model(name, action, vertex_path, version)
+        day = lifecycle.today(state.config.lifecycle_date)
+        model = _model(name, action, vertex_path, version, day)
         req = parse_generate(body, model, state.files.resolve)
         tier[0] = tiers.served_tier(body, request.headers)
         return model, req
@@ -217,7 +226,8 @@ async def count_tokens(
     status = "200"
     try:
         body = parse_json(await read_body(request))
-        model = _model(name, "countTokens", vertex_path, version)
+        day = lifecycle.today(state.config.lifecycle_date)
+        model = _model(name, "countTokens", vertex_path, version, day)
         req = parse_count(body, model, state.files.resolve)
         details = [
             {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
@@ -314,10 +324,16 @@ def _chunks(
     return chunks
 
 
+def _version(model_id: str) -> str:
+    """The family version of an id: gemini-3.1-pro-preview -> 3.1, gemini-4-argon -> 4.0."""
+    found = re.search(r"-(\d+)(?:\.(\d+))?(?:-|$)", model_id)
+    return f"{found.group(1)}.{found.group(2) or 0}" if found else "1.0"
+
+
 def model_resource(model: ModelInfo) -> dict[str, Any]:
     return {
         "name": f"models/{model.id}",
-        "version": "3.1" if "3.1" in model.id else "3.0",
+        "version": _version(model.id),
         "displayName": model.display_name,
         "description": f"{model.display_name} (served by the local emulator)",
         "inputTokenLimit": model.input_limit,
@@ -341,8 +357,15 @@ async def list_models(request: web.Request, state: State) -> web.Response:
         gemini_key(request, state)
     except ApiError as err:
         return error_response(err, "gemini")
+    day = lifecycle.today(state.config.lifecycle_date)
     return web.Response(
-        body=dumps({"models": [model_resource(m) for m in MODELS.values()]}),
+        body=dumps(
+            {
+                "models": [
+                    model_resource(m) for m in lifecycle.served_models("gemini", day)
+                ]
+            }
+        ),
         content_type="application/json",
     )
 
@@ -350,7 +373,11 @@ async def list_models(request: web.Request, state: State) -> web.Response:
 async def get_model(request: web.Request, state: State) -> web.Response:
     try:
         gemini_key(request, state)
-        model = lookup(request.match_info["model"])
+        day = lifecycle.today(state.config.lifecycle_date)
+        name = request.match_info["model"].removeprefix("models/")
+        found = lifecycle.resolve(name, "gemini", day)
+        # a routed id still describes itself; a shut-down one is gone
+        model = MODELS.get(name) if found.model is not None else None
         if model is None:
             raise ApiError(
                 404,

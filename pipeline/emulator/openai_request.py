@@ -7,8 +7,10 @@ layer does, so limits such as maxOutputTokens or thinking levels are checked onc
 from __future__ import annotations
 
 import mimetypes
+from datetime import date
 from typing import Any
 
+from . import lifecycle
 from .apierror import ApiError, invalid
 from .files import FileStore
 from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
@@ -26,8 +28,10 @@ _AUDIO_FORMATS = {
 }
 
 
-def resolve_model(name: Any, flavour: str) -> tuple[ModelInfo, str | None]:
-    """The model answering `name`, and the thinking level an alias forces."""
+def resolve_model(
+    name: Any, flavour: str, day: date | None = None
+) -> tuple[ModelInfo, str | None]:
+    """The model answering `name` on `day` (lifecycle.py), and the thinking level an alias forces."""
     if not isinstance(name, str) or not name:
         raise invalid("you must provide a model parameter", "model")
     plain = (
@@ -40,7 +44,7 @@ def resolve_model(name: Any, flavour: str) -> tuple[ModelInfo, str | None]:
         target = lookup(alias.openai_alias_of or "")
         if target is not None:
             return target, alias.default_level
-    model = lookup(plain)
+    model = lifecycle.resolve(plain, flavour, day or lifecycle.today(None)).model
     if model is None:
         if flavour == "openai":
             raise ApiError(
@@ -54,6 +58,22 @@ def resolve_model(name: Any, flavour: str) -> tuple[ModelInfo, str | None]:
             f"models/{plain} is not found for API version v1main, or is not supported for generateContent. Call ModelService.ListModels to see the list of available models and their supported methods.",
         )
     return model, None
+
+
+# reasoning_effort on the Gemini 2.5 models, which think by budget (compatibility table).
+_EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+
+
+def effort_thinking(effort: Any, model: ModelInfo) -> dict[str, Any]:
+    """reasoning_effort -> the thinkingConfig the compatibility layer sends: a level on Gemini 3 and
+    later, a budget on Gemini 2.5 (`none` turns thinking off where the model allows it)."""
+    if model.thinking_levels:
+        return {"thinkingLevel": effort_level(effort, model)}
+    if effort == "none" and model.can_disable_thinking:
+        return {"thinkingBudget": 0}
+    if effort not in _EFFORT_BUDGETS:
+        effort_level(effort, model)  # the same 400 as on the other models
+    return {"thinkingBudget": _EFFORT_BUDGETS[effort]}
 
 
 def effort_level(effort: Any, model: ModelInfo) -> str:
@@ -88,11 +108,11 @@ def _google_extras(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_request(
-    body: Any, flavour: str, files: FileStore
+    body: Any, flavour: str, files: FileStore, day: date | None = None
 ) -> tuple[ModelInfo, GenRequest]:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    model, forced = resolve_model(body.get("model"), flavour)
+    model, forced = resolve_model(body.get("model"), flavour, day)
     google = _google_extras(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -184,7 +204,7 @@ def chat_request(
     if forced is not None:
         config["thinkingConfig"] = {"thinkingLevel": forced}
     elif effort is not None:
-        config["thinkingConfig"] = {"thinkingLevel": effort_level(effort, model)}
+        config["thinkingConfig"] = effort_thinking(effort, model)
     elif thinking is not None:
         config["thinkingConfig"] = thinking
     if google.get("image_config") is not None:
@@ -272,12 +292,12 @@ def _data_url(url: str, where: str) -> dict[str, str]:
 
 
 def images_request(
-    body: Any, flavour: str, files: FileStore
+    body: Any, flavour: str, files: FileStore, day: date | None = None
 ) -> tuple[ModelInfo, GenRequest, str]:
     """An images/generations body; returns the model, the request and the response_format."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    model, _ = resolve_model(body.get("model"), flavour)
+    model, _ = resolve_model(body.get("model"), flavour, day)
     if not model.image_out:
         raise invalid(f"Model {model.id} does not support image generation.", "model")
     prompt = body.get("prompt")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import normalize as n
-from .apierror import ApiError, invalid
+from .apierror import ApiError, bad_value, invalid
 from .genconfig import check_generation_config
 from .media import (
     MAX_INLINE_PDF_BYTES,
@@ -237,7 +237,7 @@ def _inline(blob: dict[str, Any], where: str) -> MediaInfo:
         raise invalid(f"Unsupported MIME type: {mime}", f"{where}.mime_type")
     data = blob.get("data")
     if not isinstance(data, str):
-        raise n.bad_value(f"{where}.data", "TYPE_BYTES", data)
+        raise bad_value(f"{where}.data", "TYPE_BYTES", data)
     try:
         raw = decode_base64(data)
     except MediaError:
