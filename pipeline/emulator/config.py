@@ -21,12 +21,12 @@ DEFAULT_FAULT_MIX: tuple[str, ...] = (
 class EmulatorConfig:
     """How the emulator listens, bills, limits, slows down and fails.
 
-    Limits (`rpm`, `tpm`, `rpd`) apply per (API key, model) over rolling windows; `window_s` is the
-    length of the rpm/tpm window (60 s like the real service, shorter in tests), `day_window_s` the
-    rpd one. Latency is
+    Limits (`rpm`, `tpm`, `rpd`) apply per (API key, model); `window_s` is the length of the
+    rolling rpm/tpm window (60 s like the real service, shorter in tests). Latency is
     `latency_ms` (the median when `latency_p99_ms` is set: lognormal) plus
     `ms_per_output_token` per output token, seeded by (`seed`, request body) so a given row sees
-    the same latency whatever order the client sends in.
+    the same latency whatever order the client sends in. The rpd window is the service's calendar
+    day (midnight America/Los_Angeles) unless `day_window_s` gives a rolling window.
     """
 
     host: str = "127.0.0.1"
@@ -40,7 +40,9 @@ class EmulatorConfig:
     tpm: int | None = None
     rpd: int | None = None
     window_s: float = 60.0
-    day_window_s: float = 86400.0
+    # The rpd window: None is the service's calendar day, which resets at midnight
+    # America/Los_Angeles; a number of seconds is a rolling window of that length (for tests).
+    day_window_s: float | None = None
     fault_rate: float = 0.0
     fault_mix: tuple[str, ...] = DEFAULT_FAULT_MIX
     hang_s: float = 30.0

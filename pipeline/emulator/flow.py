@@ -66,8 +66,8 @@ Writer = Callable[
 def error_response(err: ApiError, flavour: str) -> web.Response:
     if flavour == "openai":
         body: Any = err.openai_body()
-    elif flavour == "google-openai":
-        body = [err.google_body()]
+    elif flavour == "google-openai" or getattr(err, "in_list", False):
+        body = [err.google_body()]  # Google's compatible layer, and Vertex's 429s
     else:
         body = err.google_body()
     return web.Response(
@@ -183,10 +183,10 @@ async def serve(
         if decision.reset:
             status = "reset"
             return reset(request)
-        if decision.status:
+        if decision.status or decision.error:
             if delay:
                 await asyncio.sleep(delay)
-            raise fault_error(decision, door.flavour)
+            raise fault_error(decision, door.flavour, model.id)
         res = synth.generate(
             req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
         )
