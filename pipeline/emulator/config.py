@@ -59,6 +59,9 @@ class EmulatorConfig:
     # The day (YYYY-MM-DD) on which model lifecycles are evaluated (shut-down ids answer 404,
     # deprecated ones are routed to newer models); None: today in America/Los_Angeles.
     lifecycle_date: str | None = None
+    # Length (base64 characters) of each thoughtSignature on an image model's reply parts: real ones
+    # measured about 1.1 MB. 0 gives image replies the short signature of text replies.
+    image_signature_chars: int = 1_100_000
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -81,6 +84,10 @@ class EmulatorConfig:
                 raise ValueError(
                     f"lifecycle_date must be a date such as 2026-12-01, got {self.lifecycle_date!r}"
                 ) from None
+        if self.image_signature_chars < 0:
+            raise ValueError(
+                f"image_signature_chars must not be negative, got {self.image_signature_chars}"
+            )
 
         for name in (
             "latency_ms",

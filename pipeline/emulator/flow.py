@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults, synth
+from . import faults, signatures, synth
 from .apierror import ApiError, invalid
 from .config import EmulatorConfig
 from .files import FileStore
@@ -190,6 +190,10 @@ async def serve(
         res = synth.generate(
             req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
         )
+        if req.model.image_out and config.image_signature_chars:
+            res.signature = signatures.image_signature(
+                res.signature, config.image_signature_chars
+            )
         if config.ms_per_output_token:
             delay += (
                 config.ms_per_output_token

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
-from emuhelp import FLASH, KEY, Emu, text_body
+from emuhelp import FLASH, IMAGE, KEY, Emu, MakeEmu, text_body
 
 VERTEX = (
     "/v1beta1/projects/p/locations/global/publishers/google/models/{model}:{action}"
@@ -51,3 +52,32 @@ async def test_vertex_reports_traffic_type_and_no_tier_header(emu: Emu) -> None:
     assert status == 200 and reply["usageMetadata"]["trafficType"] == "ON_DEMAND"
     assert "serviceTier" not in reply["usageMetadata"]
     assert "x-gemini-service-tier" not in headers
+
+
+async def test_image_replies_carry_signatures_of_realistic_size(
+    make_emu: MakeEmu,
+) -> None:
+    emu = await make_emu()
+    body = text_body("a lighthouse", responseModalities=["TEXT", "IMAGE"])
+    _, reply = await emu.generate(body, model=IMAGE)
+    parts = reply["candidates"][0]["content"]["parts"]
+    signatures = [p["thoughtSignature"] for p in parts if "thoughtSignature" in p]
+    assert len(signatures) == 2  # on the text part and on the image part
+    assert all(1_099_000 <= len(s) <= 1_100_000 for s in signatures)
+    assert len(base64.b64decode(signatures[0], validate=True)) > 800_000
+    _, again = await emu.generate(body, model=IMAGE)
+    assert (
+        again["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+        == signatures[0]
+    )
+    _, text = await emu.generate(text_body("plain"))
+    assert len(text["candidates"][0]["content"]["parts"][0]["thoughtSignature"]) < 100
+
+
+async def test_signature_size_is_configurable(make_emu: MakeEmu) -> None:
+    for chars, low, high in ((10_000, 9_990, 10_000), (0, 1, 100)):
+        emu = await make_emu(image_signature_chars=chars)
+        _, reply = await emu.generate(text_body("a boat"), model=IMAGE)
+        parts = reply["candidates"][0]["content"]["parts"]
+        assert all(low <= len(p["thoughtSignature"]) <= high for p in parts)
+        base64.b64decode(parts[0]["thoughtSignature"], validate=True)
