@@ -16,7 +16,8 @@ without `xN` every attempt is):
     truncated[xN]      200 with the body cut in the middle
     latency=S          answer after S seconds instead of the configured latency
     block=REASON       promptFeedback.blockReason = REASON, no candidates
-    finish=REASON      a candidate with `content: {}`, finishReason REASON, safety ratings blocked
+    finish=REASON      a candidate with `content: {}` and finishReason REASON (safety ratings
+                       blocked and finishMessage where the service sends them, finish.py)
     max_tokens         finishReason MAX_TOKENS, `content: {"role": "model"}` and no parts
     image_safety       finishReason IMAGE_SAFETY and no image
     no_image           finishReason NO_IMAGE and no image
@@ -50,6 +51,13 @@ FINISH_REASONS = frozenset(
         "PROHIBITED_CONTENT",
         "SPII",
         "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MALFORMED_RESPONSE",
+        "MISSING_THOUGHT_SIGNATURE",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "IMAGE_OTHER",
     }
 )
 RANDOM_KINDS = frozenset(

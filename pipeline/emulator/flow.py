@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import math
 import time
@@ -124,8 +125,11 @@ def response_id(digest: bytes, attempt: int) -> str:
 def reply_key(req: GenRequest) -> bytes:
     """What seeds the reply: the parsed request, not the body's bytes. The same request sent through any
     front door (Gemini, Vertex, OpenAI-compatible) gets the same text and token counts, so a job can switch
-    providers and compare; fault attempts, latency and ids stay keyed on the exact body."""
-    return hashlib.sha256(repr(req).encode("utf-8")).digest()
+    providers and compare; fault attempts, latency and ids stay keyed on the exact body. The output limit
+    and includeThoughts do not change what the model writes, only how much of it is sent: a reply cut by
+    maxOutputTokens is the uncut reply's beginning."""
+    seed = dataclasses.replace(req, max_output=None, include_thoughts=False)
+    return hashlib.sha256(repr(seed).encode("utf-8")).digest()
 
 
 def signature(digest: bytes) -> str:

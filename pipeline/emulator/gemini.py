@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults, lifecycle, tiers
+from . import faults, finish, lifecycle, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
 from .jsonio import dumps
@@ -121,9 +121,12 @@ def candidate_json(
     candidate: dict[str, Any] = {"content": content}
     if final:
         candidate["finishReason"] = res.finish_reason
-        if res.function_call is not None:
-            candidate["finishMessage"] = "Model generated function call(s)."
-        if res.safety_blocked:
+        message = finish.finish_message(
+            res.finish_reason, res.function_call is not None
+        )
+        if message is not None:
+            candidate["finishMessage"] = message
+        if res.safety_blocked and res.finish_reason in finish.SAFETY_FINISHES:
             candidate["safetyRatings"] = SAFETY_RATINGS
     candidate["index"] = 0
     return candidate
@@ -142,6 +145,8 @@ def response_json(
             "blockReason": res.block_reason,
             "safetyRatings": SAFETY_RATINGS,
         }
+        if vertex:  # not supported on the Gemini API
+            out["promptFeedback"]["blockReasonMessage"] = finish.BLOCK_REASON_MESSAGE
     else:
         out["candidates"] = [candidate_json(res)]
     out["usageMetadata"] = usage_json(res, vertex, tier)

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from emuhelp import FLASH, IMAGE, KEY, Emu, MakeEmu, text_body
 
 VERTEX = (
@@ -81,3 +82,97 @@ async def test_signature_size_is_configurable(make_emu: MakeEmu) -> None:
         parts = reply["candidates"][0]["content"]["parts"]
         assert all(low <= len(p["thoughtSignature"]) <= high for p in parts)
         base64.b64decode(parts[0]["thoughtSignature"], validate=True)
+
+
+@pytest.mark.parametrize(
+    ("reason", "message", "ratings"),
+    [
+        ("SAFETY", None, True),
+        ("RECITATION", None, False),
+        ("MALFORMED_FUNCTION_CALL", "Malformed function call: ", False),
+        ("IMAGE_PROHIBITED_CONTENT", "The model output could not be generated.", True),
+        ("UNEXPECTED_TOOL_CALL", None, False),
+    ],
+)
+async def test_finish_messages_where_the_service_sends_them(
+    emu: Emu, reason: str, message: str | None, ratings: bool
+) -> None:
+    _, reply = await emu.generate(text_body(f"[[emu:finish={reason}]]"))
+    candidate = reply["candidates"][0]
+    assert candidate["finishReason"] == reason and candidate["content"] == {}
+    if message is None:
+        assert "finishMessage" not in candidate
+    else:
+        assert candidate["finishMessage"].startswith(message)
+    assert ("safetyRatings" in candidate) == ratings
+
+
+async def test_image_safety_explains_itself(emu: Emu) -> None:
+    _, reply = await emu.generate(text_body("draw [[emu:image_safety]]"), model=IMAGE)
+    candidate = reply["candidates"][0]
+    assert candidate["finishReason"] == "IMAGE_SAFETY"
+    assert candidate["finishMessage"].startswith("Unable to show the generated image.")
+
+
+async def test_function_call_turns_end_stop_with_a_message(emu: Emu) -> None:
+    body = {
+        "contents": [{"parts": [{"text": "call:lookup"}]}],
+        "tools": [{"functionDeclarations": [{"name": "lookup"}]}],
+    }
+    _, reply = await emu.generate(body)
+    candidate = reply["candidates"][0]
+    assert candidate["finishReason"] == "STOP"
+    assert candidate["finishMessage"] == "Model generated function call(s)."
+    _, plain = await emu.generate(text_body("no call"))
+    assert "finishMessage" not in plain["candidates"][0]
+
+
+async def test_max_tokens_keeps_the_text_that_fits(emu: Emu) -> None:
+    config = {"thinkingConfig": {"thinkingLevel": "low", "includeThoughts": True}}
+    _, full = await emu.generate(text_body("a long answer", **config))
+    thoughts = full["usageMetadata"]["thoughtsTokenCount"]
+    limit = thoughts + full["usageMetadata"]["candidatesTokenCount"] - 5
+    _, cut = await emu.generate(
+        text_body("a long answer", maxOutputTokens=limit, **config)
+    )
+    usage = cut["usageMetadata"]
+    candidate = cut["candidates"][0]
+    assert (
+        candidate["finishReason"] == "MAX_TOKENS" and "finishMessage" not in candidate
+    )
+    thought, text = candidate["content"]["parts"]
+    assert thought["thought"] is True and thought["text"]
+    full_text = full["candidates"][0]["content"]["parts"][1]["text"]
+    assert full_text.startswith(text["text"]) and len(text["text"]) < len(full_text)
+    assert usage["thoughtsTokenCount"] == thoughts  # thinking counts against the limit
+    assert usage["candidatesTokenCount"] + thoughts == limit
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + limit
+
+
+async def test_thought_summaries_only_with_include_thoughts(emu: Emu) -> None:
+    level = {"thinkingLevel": "medium"}
+    _, without = await emu.generate(text_body("why", thinkingConfig=level))
+    _, with_ = await emu.generate(
+        text_body("why", thinkingConfig={**level, "includeThoughts": True})
+    )
+    assert not any(
+        p.get("thought") for p in without["candidates"][0]["content"]["parts"]
+    )
+    parts = with_["candidates"][0]["content"]["parts"]
+    assert parts[0]["thought"] is True and "thoughtSignature" not in parts[0]
+    assert (
+        with_["usageMetadata"]["thoughtsTokenCount"]
+        == without["usageMetadata"]["thoughtsTokenCount"]
+        >= 400
+    )
+
+
+async def test_block_reason_message_only_on_vertex(emu: Emu) -> None:
+    body = text_body("[[emu:block=SAFETY]]")
+    _, gemini = await emu.generate(body)
+    assert gemini["promptFeedback"]["blockReason"] == "SAFETY"
+    assert "blockReasonMessage" not in gemini["promptFeedback"]
+    _, vertex, _ = await _vertex(emu, body)
+    assert vertex["promptFeedback"]["blockReasonMessage"].startswith(
+        "The prompt could not be submitted."
+    )
