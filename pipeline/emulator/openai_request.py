@@ -14,6 +14,7 @@ from . import lifecycle
 from .apierror import ApiError, invalid
 from .files import FileStore
 from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
+from .openai_strict import check_chat_keys
 from .request import GenRequest, parse_generate
 
 _EFFORTS = ("minimal", "low", "medium", "high")
@@ -112,6 +113,8 @@ def chat_request(
 ) -> tuple[ModelInfo, GenRequest]:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
+    if flavour == "google-openai":
+        check_chat_keys(body)
     model, forced = resolve_model(body.get("model"), flavour, day)
     google = _google_extras(body)
     messages = body.get("messages")
@@ -222,10 +225,31 @@ def chat_request(
             {"name": f.get("name"), "description": f.get("description", ""), "parametersJsonSchema": f.get("parameters") or {"type": "object"}}
             for f in tools if isinstance(f, dict)
         ]}]  # fmt: skip
+    if body.get("tool_choice") is not None:
+        gemini["toolConfig"] = {
+            "functionCallingConfig": _tool_choice(body["tool_choice"])
+        }
     for key in ("safety_settings", "cached_content"):
         if google.get(key) is not None:
             gemini[key] = google[key]
     return model, parse_generate(gemini, model, files.resolve)
+
+
+def _tool_choice(choice: Any) -> dict[str, Any]:
+    """OpenAI's tool_choice -> Gemini's functionCallingConfig: none -> NONE, auto -> AUTO,
+    required -> ANY, a named function -> ANY restricted to it."""
+    modes = {"none": "NONE", "auto": "AUTO", "required": "ANY"}
+    if isinstance(choice, str) and choice in modes:
+        return {"mode": modes[choice]}
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+        if isinstance(name, str) and name:
+            return {"mode": "ANY", "allowedFunctionNames": [name]}
+    raise invalid(
+        f"Invalid value for tool_choice: {choice!r}. Use none, auto, required or "
+        '{"type": "function", "function": {"name": ...}}.',
+        "tool_choice",
+    )
 
 
 def _parts(content: Any, where: str, allow_empty: bool = False) -> list[dict[str, Any]]:
