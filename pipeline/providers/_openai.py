@@ -191,11 +191,14 @@ def chat_body(
         body["reasoning_effort"] = settings.thinking_level
     if wants_image(settings, model):
         body["modalities"] = ["image", "text"]
-    if not google_dialect:
-        # Plain OpenAI (aggregators): `extra_body.google` is Google's own nesting; an OpenAI-style server refuses
-        # or ignores it, so the Gemini-only settings (thought summaries, media resolution) are not sent.
-        return body
     google = _google_extras(prompt)
+    if not google_dialect:
+        # Plain OpenAI (aggregators): Gemini-only settings (thought summaries, media resolution) are not sent.
+        # The image config is the exception: chat completions have no size field, and the resellers of Gemini's
+        # image models take it under `extra_body.google`, as Google's layer does.
+        if google:
+            body["extra_body"] = {"google": google}
+        return body
     if settings.media_resolution:
         # A generationConfig field in Gemini's format, so it travels in google.generation_config.
         google["generation_config"] = {
@@ -242,7 +245,7 @@ def images_body(
     if size is not None:
         body["size"] = size
     body["response_format"] = "b64_json"
-    google = _google_extras(prompt) if dialect == "google" else {}
+    google = _google_extras(prompt)  # as on chat: the image config in Google's nesting
     if google:
         body["extra_body"] = {"google": google}
     return body

@@ -138,6 +138,24 @@ def test_aggregators_get_plain_openai_and_google_gets_its_dialect() -> None:
 
     aggregator = body("https://api.aggregator.example/v1")
     assert "extra_body" not in aggregator and aggregator["reasoning_effort"] == "low"
+    image = Prompt(
+        "r",
+        "gemini-3-pro-image",
+        (Part(text="a lighthouse"),),
+        GenerationSettings(
+            image_size="2K", image_aspect_ratio="16:9", include_thoughts=True
+        ),
+    )
+    resold = body_of(
+        OpenAIProvider(
+            model="gemini-3-pro-image",
+            credentials=credentials,
+            base_url="https://api.aggregator.example/v1",
+        ).build(image)
+    )
+    assert resold["extra_body"] == {
+        "google": {"image_config": {"aspect_ratio": "16:9", "image_size": "2K"}}
+    }
     google = body("https://generativelanguage.googleapis.com/v1beta/openai/")
     assert set(google["extra_body"]["google"]) == {
         "thinking_config",
