@@ -62,24 +62,31 @@ class Emulator:
         emu.base_url, emu.ledger()
     """
 
-    def __init__(self, *flags: str) -> None:
+    def __init__(self, *flags: str, command: Sequence[str] | None = None) -> None:
+        """`command` replaces the emulator by another server that prints "... http://HOST:PORT/v1beta" once
+        it listens (the overhead benchmark's minimal server)."""
         self.flags = flags
+        self.command = command
         self.base_url = ""
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Self:
         server_core, _ = cores()
-        command = [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "emulator",
-            "--port",
-            "0",
-            "--api-key",
-            KEY,
-            *self.flags,
-        ]
+        command = (
+            list(self.command)
+            if self.command is not None
+            else [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "emulator",
+                "--port",
+                "0",
+                "--api-key",
+                KEY,
+                *self.flags,
+            ]
+        )
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
