@@ -28,6 +28,7 @@ from pipeline.errors import (
 )
 from pipeline.run import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.spec import load_spec
+from pipeline.storage import cache_dir_for, is_url, location
 
 from ._display import ProgressDisplay
 
@@ -85,8 +86,8 @@ def cli() -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory (default: spec's [output] dir, else ./out/<name>).",
+    type=str,
+    help="Run directory, or a URL such as s3://bucket/run (default: spec's [output] dir, else ./out/<name>).",
 )
 @click.option(
     "--emulator",
@@ -115,15 +116,23 @@ def cli() -> None:
     show_default=True,
     help="Seconds in-flight requests get to finish after Ctrl+C.",
 )
+@click.option(
+    "--checkpoint-s",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With a remote run directory: seconds between journal checkpoints to it.",
+)
 def run_command(
     job: Path,
-    out: Path | None,
+    out: str | None,
     emulator: bool,
     retry_failed: bool,
     limit: int | None,
     quiet: bool,
     allow_spec_change: bool,
     grace_s: float,
+    checkpoint_s: float,
 ) -> None:
     """Run JOB (or resume it when the run directory already holds it)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -132,7 +141,8 @@ def run_command(
     except SpecError as exc:
         _fail(console, exc)
         return
-    out_dir = output_dir(spec, out)
+    out_dir = output_dir(spec, out if out is None or is_url(out) else Path(out))
+    remote = isinstance(out_dir, str)
     with ExitStack() as stack:
         base_url = None
         if emulator:
@@ -145,7 +155,7 @@ def run_command(
                 highlight=False,
             )
         options = RunOptions(
-            out_dir=out_dir,
+            out_dir=cache_dir_for(location(out_dir)) if remote else Path(out_dir),
             retry_failed=retry_failed,
             limit=limit,
             allow_spec_change=allow_spec_change,
@@ -156,6 +166,16 @@ def run_command(
 
         async def main() -> RunResult:
             async with ProgressDisplay(stats, console, enabled=not quiet):
+                if remote:
+                    from pipeline.remote import run_remote
+
+                    return await run_remote(
+                        spec,
+                        options,
+                        str(out_dir),
+                        checkpoint_s=checkpoint_s,
+                        stats=stats,
+                    )
                 return await run_job(spec, options, stats=stats)
 
         try:
@@ -175,7 +195,7 @@ def run_command(
 
         console.print(render_status(read_status(out_dir)), highlight=False)
         console.print(
-            f"results: {out_dir / 'results'}   summary: {out_dir / 'summary.json'}",
+            f"results: {location(out_dir) / 'results'}   summary: {location(out_dir) / 'summary.json'}",
             highlight=False,
         )
     if result.stopped is not None:
@@ -224,14 +244,14 @@ def estimate_command(job: Path, count_tokens: bool, emulator: bool) -> None:
 
 
 @cli.command(name="status")
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def status_command(run_dir: Path) -> None:
-    """What the run directory RUN_DIR holds: rows by status, tokens, cost."""
+@click.argument("run_dir", type=str)
+def status_command(run_dir: str) -> None:
+    """What the run directory RUN_DIR (a path or a URL) holds: rows by status, tokens, cost."""
     from pipeline.status import read_status, render_status
 
     console = Console(stderr=True, soft_wrap=True)
     try:
-        status = read_status(run_dir)
+        status = read_status(run_dir if is_url(run_dir) else Path(run_dir))
     except PipelineError as exc:
         _fail(console, exc)
         return

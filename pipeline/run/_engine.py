@@ -80,8 +80,8 @@ class RunResult:
     stopped: RunStopped | None = None
 
 
-def output_dir(spec: JobSpec, out: Path | None) -> Path:
-    """--out wins, then the spec's [output] dir, then ./out/<name>."""
+def output_dir(spec: JobSpec, out: Path | str | None) -> Path | str:
+    """--out wins, then the spec's [output] dir, then ./out/<name>; a URL (s3://...) is returned as given."""
     if out is not None:
         return out
     if spec.output.dir is not None:

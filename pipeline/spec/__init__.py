@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from ._load import JobSpec, MediaSpec, apply_row_overrides, load_spec, parse_template
+from ._load import (
+    InputShard,
+    InputSpec,
+    JobSpec,
+    MediaSpec,
+    apply_row_overrides,
+    load_spec,
+    parse_template,
+)
 
 __all__ = (
+    "InputShard",
+    "InputSpec",
     "JobSpec",
     "MediaSpec",
     "apply_row_overrides",
