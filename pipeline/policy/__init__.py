@@ -1,13 +1,30 @@
-"""Policies decide, only the run acts: admission limits, the retry policy and the budget."""
+"""Policies decide, only the run acts: admission limits (alone, or leased from a shared quota), the retry
+policy and the budget."""
 
 from __future__ import annotations
 
 from ._budget import Budget
+from ._leased import LeasedRate
 from ._limits import Limits
+from ._quota import (
+    LeaseUsage,
+    LocalPermits,
+    PermitSource,
+    QuotaConfig,
+    QuotaLease,
+    QuotaLedger,
+)
 from ._retry import RetryPolicy
 
 __all__ = (
     "Budget",
+    "LeaseUsage",
+    "LeasedRate",
     "Limits",
+    "LocalPermits",
+    "PermitSource",
+    "QuotaConfig",
+    "QuotaLease",
+    "QuotaLedger",
     "RetryPolicy",
 )

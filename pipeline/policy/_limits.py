@@ -19,15 +19,22 @@ Build a `Limits` inside the running event loop (aiolimiter binds to the loop tha
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from aiolimiter import AsyncLimiter
 
 from pipeline.errors import DailyLimitReached
+
+if TYPE_CHECKING:
+    from ._leased import LeasedRate, LeasedTokens
+    from ._quota import PermitSource
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -194,7 +201,12 @@ class DailyCounter:
 
 
 class Limits:
-    """All admission limits of one run; `admit()` returns when a request may be sent."""
+    """All admission limits of one run; `admit()` returns when a request may be sent.
+
+    With `permits` (a `PermitSource`), the limits are shared with other workers: the pacer and the token meter
+    run on leases from the source (`LeasedRate`, `LeasedTokens`) and `holder` names this worker to it. Without
+    it (every one-machine run), the meters below are the whole story, exactly as before leases existed.
+    """
 
     def __init__(
         self,
@@ -205,7 +217,21 @@ class Limits:
         sent_today: int = 0,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
+        permits: PermitSource | None = None,
+        holder: str = "",
     ) -> None:
+        self.rate: AdaptiveRate | LeasedRate
+        self.tokens: TokenMeter | LeasedTokens | None
+        if permits is not None:
+            # A shared quota (pipeline.policy._quota): the same meters, fed by leases. The daily limit is the
+            # source's; the local counter only counts, for the journal.
+            from ._leased import LeasedRate, LeasedTokens
+
+            name = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+            self.rate = LeasedRate(permits, name, clock=clock, sleep=sleep)
+            self.tokens = LeasedTokens(self.rate) if tokens_per_minute else None
+            self.daily = DailyCounter(None, sent_today)
+            return
         self.rate = AdaptiveRate(
             requests_per_minute / 60.0 if requests_per_minute else None,
             clock=clock,

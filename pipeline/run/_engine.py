@@ -38,7 +38,7 @@ from pipeline.errors import (
 )
 from pipeline.input import build_prompt, count_rows, iter_rows
 from pipeline.media import build_media_parts, media_context
-from pipeline.policy import Budget, Limits, RetryPolicy
+from pipeline.policy import Budget, Limits, PermitSource, RetryPolicy
 from pipeline.providers import Credentials, make_provider
 from pipeline.records import InvalidRow, Outcome, Prompt, Row
 from pipeline.results import remove_image_leftovers
@@ -68,6 +68,9 @@ class RunOptions:
     )
     grace_s: float = 30.0
     handle_signals: bool = True
+    permits: PermitSource | None = (
+        None  # a quota shared with other workers (--ray); None: this run's own
+    )
 
 
 @dataclass(slots=True)
@@ -356,6 +359,7 @@ async def run_job(
             tokens_per_minute=spec.limits.tokens_per_minute,
             requests_per_day=spec.limits.requests_per_day,
             sent_today=_sent_today(journal),
+            permits=options.permits,
         )
 
         media = media_context(spec, provider, active_transport.send, journal)
@@ -429,7 +433,7 @@ async def _drive(run: _Run, options: RunOptions, stats: RunStats) -> None:
 
 async def _count_total(run: _Run, stats: RunStats) -> None:
     total = await anyio.to_thread.run_sync(
-        count_rows, run.spec.input.path, abandon_on_cancel=True
+        count_rows, run.spec.input, abandon_on_cancel=True
     )
     if run.options.limit is not None:
         total = min(total, run.options.limit)
