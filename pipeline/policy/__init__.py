@@ -4,16 +4,9 @@ policy and the budget."""
 from __future__ import annotations
 
 from ._budget import Budget
-from ._leased import LeasedRate
-from ._limits import Limits
-from ._quota import (
-    LeaseUsage,
-    LocalPermits,
-    PermitSource,
-    QuotaConfig,
-    QuotaLease,
-    QuotaLedger,
-)
+from ._lease import LeaseUsage, PermitSource, QuotaLease
+from ._limits import LeasedRate, Limits
+from ._quota import LocalPermits, QuotaConfig, QuotaLedger
 from ._retry import RetryPolicy
 
 __all__ = (
