@@ -106,10 +106,13 @@ def _remote_status(where: Location) -> dict[str, object]:
 
 def _cluster_status(where: Location) -> dict[str, object]:
     """The sum of the shards' statuses (DIR/shards/<k>/), as one run."""
-    shards = sorted(
-        {name.split("/", 1)[0] for name, _ in (where / SHARDS_DIR).list_files()},
-        key=lambda name: (len(name), name),
-    )
+    try:
+        plan = json.loads((where / SHARDS_DIR / "plan.json").read_bytes())
+        shards = [str(item["index"]) for item in plan["shards"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(
+            f"{where}: cannot read the cluster run's shard plan: {exc}"
+        ) from exc
     parts = []
     for name in shards:
         shard = where / SHARDS_DIR / name

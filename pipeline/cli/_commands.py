@@ -117,6 +117,19 @@ def cli() -> None:
     help="Seconds in-flight requests get to finish after Ctrl+C.",
 )
 @click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Run the shards on a Ray cluster: 'auto', a cluster address, or 'local' to start one.",
+)
+@click.option(
+    "--shard-rows",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="With --ray: input rows per shard (fixed when the run directory is first used).",
+)
+@click.option(
     "--checkpoint-s",
     type=click.FloatRange(min=0.1),
     default=30.0,
@@ -132,6 +145,8 @@ def run_command(
     quiet: bool,
     allow_spec_change: bool,
     grace_s: float,
+    ray_address: str | None,
+    shard_rows: int,
     checkpoint_s: float,
 ) -> None:
     """Run JOB (or resume it when the run directory already holds it)."""
@@ -166,6 +181,18 @@ def run_command(
 
         async def main() -> RunResult:
             async with ProgressDisplay(stats, console, enabled=not quiet):
+                if ray_address is not None:
+                    from pipeline.cluster import run_cluster
+
+                    return await run_cluster(
+                        spec,
+                        options,
+                        out_dir,
+                        address=ray_address,
+                        shard_rows=shard_rows,
+                        checkpoint_s=checkpoint_s,
+                        stats=stats,
+                    )
                 if remote:
                     from pipeline.remote import run_remote
 
@@ -200,8 +227,10 @@ def run_command(
         )
     if result.stopped is not None:
         console.print(f"[yellow]stopped[/yellow]: {result.stopped}", highlight=False)
-        resume = f"pipeline run {job} --out {out_dir}" + (
-            " --emulator" if emulator else ""
+        resume = (
+            f"pipeline run {job} --out {out_dir}"
+            + (" --emulator" if emulator else "")
+            + (f" --ray {ray_address}" if ray_address else "")
         )
         console.print(f"resume with: {resume}", highlight=False)
     elif code == EXIT_NOT_ALL_OK and not quiet:

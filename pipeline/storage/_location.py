@@ -129,7 +129,7 @@ class Location:
         if local is not None:
             try:
                 stat = local.stat()
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 return FileInfo(None)
             kind = "dir" if local.is_dir() else "file"
             return FileInfo(kind, stat.st_size, stat.st_mtime_ns)
