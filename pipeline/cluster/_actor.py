@@ -10,7 +10,13 @@ from typing import Any
 
 import ray
 
-from pipeline.policy import LeaseUsage, QuotaConfig, QuotaLease, QuotaLedger
+from pipeline.policy import (
+    BudgetGrant,
+    LeaseUsage,
+    QuotaConfig,
+    QuotaLease,
+    QuotaLedger,
+)
 
 
 @ray.remote(num_cpus=0)
@@ -31,6 +37,9 @@ class QuotaActor:
 
     def release(self, holder: str, used: LeaseUsage) -> None:
         self.ledger.release(holder, used)
+
+    def budget(self, holder: str, spent_usd: float, want_usd: float) -> BudgetGrant:
+        return self.ledger.budget(holder, spent_usd, want_usd)
 
     def report(self, shard: int, counters: dict[str, Any]) -> None:
         counters["at"] = time.time()
@@ -57,3 +66,9 @@ class RayPermits:
 
     async def release(self, holder: str, used: LeaseUsage) -> None:
         await self.actor.release.remote(holder, used)
+
+    async def budget(
+        self, holder: str, spent_usd: float, want_usd: float
+    ) -> BudgetGrant:
+        grant: BudgetGrant = await self.actor.budget.remote(holder, spent_usd, want_usd)
+        return grant

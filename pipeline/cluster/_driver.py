@@ -99,8 +99,13 @@ async def run_cluster(
     shard_rows: int = 10_000,
     checkpoint_s: float = 30.0,
     stats: RunStats | None = None,
+    shared_quota: bool = True,
 ) -> RunResult:
-    """Run (or resume) `spec` on a Ray cluster into `out_dir`; see the module docstring."""
+    """Run (or resume) `spec` on a Ray cluster into `out_dir`; see the module docstring.
+
+    `shared_quota=False` is the benchmark's baseline: no quota actor leases; each of the N shards paces itself
+    at `[limits]` / N.
+    """
     stats = stats or RunStats()
     wall_start = time.monotonic()
     root = location(out_dir)
@@ -117,17 +122,31 @@ async def run_cluster(
                 requests_per_minute=spec.limits.requests_per_minute,
                 tokens_per_minute=spec.limits.tokens_per_minute,
                 requests_per_day=spec.limits.requests_per_day,
+                budget_usd=spec.limits.budget_usd,
+                spent_usd=await anyio.to_thread.run_sync(_spent, root, shards),
             )
         )
         shard_options = replace(options, handle_signals=False, limit=None)
+        shard_spec = spec
+        if not shared_quota:
+            split = max(1, len(work))
+            rpm = spec.limits.requests_per_minute
+            shard_spec = replace(
+                spec,
+                limits=replace(
+                    spec.limits,
+                    requests_per_minute=rpm / split if rpm else None,
+                ),
+            )
         refs = {
             _run_shard.options(max_retries=MAX_RETRIES).remote(
-                replace(spec, input=replace(spec.input, shard=shard)),
+                replace(shard_spec, input=replace(spec.input, shard=shard)),
                 replace(shard_options, limit=limit),
                 str(root / SHARDS_DIR / str(shard.index)),
                 actor,
                 checkpoint_s,
                 shard.index,
+                shared_quota,
             ): shard.index
             for shard, limit in work
         }
@@ -181,6 +200,19 @@ async def run_cluster(
             ray.shutdown()
     local = root.local or Path(".")
     return RunResult(out_dir=local, summary=summary, stats=stats, stopped=stopped)
+
+
+def _spent(root: Location, shards: list[InputShard]) -> float:
+    """What earlier sessions spent, from the shards' last summaries (a killed session's last requests may be
+    missing: they were in flight)."""
+    total = 0.0
+    for shard in shards:
+        summary = root / SHARDS_DIR / str(shard.index) / "summary.json"
+        try:
+            total += float(json.loads(summary.read_bytes()).get("spent_usd") or 0.0)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return total
 
 
 def _limit(
@@ -257,10 +289,11 @@ def _run_shard(
     actor: Any,
     checkpoint_s: float,
     index: int,
+    shared_quota: bool = True,
 ) -> dict[str, Any]:
     """One shard, start to finish (or resumed), in a Ray worker: today's engine on the shard's rows."""
     stats = RunStats()
-    permits = RayPermits(actor)
+    permits = RayPermits(actor) if shared_quota else None
 
     async def report() -> None:
         while True:

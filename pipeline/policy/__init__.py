@@ -4,13 +4,14 @@ policy and the budget."""
 from __future__ import annotations
 
 from ._budget import Budget
-from ._lease import LeaseUsage, PermitSource, QuotaLease
+from ._lease import BudgetGrant, LeaseUsage, PermitSource, QuotaLease
 from ._limits import LeasedRate, Limits
 from ._quota import LocalPermits, QuotaConfig, QuotaLedger
 from ._retry import RetryPolicy
 
 __all__ = (
     "Budget",
+    "BudgetGrant",
     "LeaseUsage",
     "LeasedRate",
     "Limits",

@@ -31,6 +31,14 @@ class QuotaLease:
     exhausted: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetGrant:
+    """The spending allowance a holder may now hold; `exhausted`: nothing more can be had from anyone."""
+
+    usd: float
+    exhausted: bool = False
+
+
 class PermitSource(Protocol):
     """Where a worker's `Limits` takes its leases from (see the module docstring)."""
 
@@ -46,4 +54,11 @@ class PermitSource(Protocol):
 
     async def release(self, holder: str, used: LeaseUsage) -> None:
         """The holder is done: settle its lease and free its share at once."""
+        ...
+
+    async def budget(
+        self, holder: str, spent_usd: float, want_usd: float
+    ) -> BudgetGrant:
+        """Book `spent_usd` (spent since the holder's last call) and set its allowance to `want_usd` if
+        the budget allows, else to what is left of it."""
         ...

@@ -19,8 +19,6 @@ Build a `Limits` inside the running event loop (aiolimiter binds to the loop tha
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -31,6 +29,7 @@ from aiolimiter import AsyncLimiter
 
 from pipeline.errors import DailyLimitReached
 
+from ._budget import default_holder
 from ._lease import LeaseUsage, PermitSource, QuotaLease
 
 Clock = Callable[[], float]
@@ -387,7 +386,7 @@ class Limits:
         if permits is not None:
             # A shared quota (pipeline.policy._quota): the same meters, fed by leases. The daily limit is the
             # source's; the local counter only counts, for the journal.
-            name = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+            name = holder or default_holder()
             self.rate = LeasedRate(permits, name, clock=clock, sleep=sleep)
             self.tokens = LeasedTokens(self.rate) if tokens_per_minute else None
             self.daily = DailyCounter(None, sent_today)

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._lease import LeaseUsage, QuotaLease
+from ._lease import BudgetGrant, LeaseUsage, QuotaLease
 from ._limits import FLOOR_FRACTION, MIN_SAMPLES, RATE_SAFETY
 
 Clock = Callable[[], float]
@@ -41,7 +41,9 @@ class QuotaConfig:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     requests_per_day: int | None = None
+    budget_usd: float | None = None
     sent_today: int = 0
+    spent_usd: float = 0.0  # what earlier sessions spent (the budget is across sessions, as on one machine)
     lease_s: float = 1.0
     grace_s: float = 0.5
     decrease: float = 0.8
@@ -54,6 +56,7 @@ class _Held:
     expires_at: float
     rate: float
     requests: int
+    usd: float = 0.0  # budget allowance held
 
 
 class QuotaLedger:
@@ -71,6 +74,7 @@ class QuotaLedger:
         self.episode_until = 0.0
         self.last_change = clock()
         self.sent_today = config.sent_today
+        self.spent_usd = config.spent_usd
         self.rate_limited = 0
         self.accepted_total = 0
         self.leases_granted = 0
@@ -80,7 +84,7 @@ class QuotaLedger:
 
     def lease(self, holder: str, used: LeaseUsage) -> QuotaLease:
         now = self._clock()
-        self._settle(holder, used, now)
+        allowance = self._settle(holder, used, now)
         self._expire(now)
         config = self.config
         others = list(self.holders.values())
@@ -111,7 +115,10 @@ class QuotaLedger:
                 wanted = math.ceil(rate * config.lease_s * 1.5) + 1 if rate else 1_000
                 requests = min(left, wanted)
         self.holders[holder] = _Held(
-            now + pause + config.lease_s + config.grace_s, rate or 0.0, requests or 0
+            now + pause + config.lease_s + config.grace_s,
+            rate or 0.0,
+            requests or 0,
+            allowance,
         )
         self.leases_granted += 1
         return QuotaLease(
@@ -125,7 +132,28 @@ class QuotaLedger:
         )
 
     def release(self, holder: str, used: LeaseUsage) -> None:
-        self._settle(holder, used, self._clock())
+        # Its allowance counts as spent: what it paid since its last budget() call is not booked yet.
+        self.spent_usd += self._settle(holder, used, self._clock())
+
+    def budget(self, holder: str, spent_usd: float, want_usd: float) -> BudgetGrant:
+        """See `PermitSource.budget`. Spend plus every allowance held never passes `budget_usd`."""
+        now = self._clock()
+        self._expire(now)
+        self.spent_usd += spent_usd
+        held = self.holders.get(holder)
+        if (
+            held is None
+        ):  # no lease yet: hold the allowance as long as a lease would be held
+            held = self.holders[holder] = _Held(
+                now + self.config.lease_s + self.config.grace_s, 0.0, 0
+            )
+        limit = self.config.budget_usd
+        if limit is None:
+            return BudgetGrant(float("inf"))
+        others = sum(h.usd for name, h in self.holders.items() if name != holder)
+        free = max(0.0, limit - self.spent_usd - others)
+        held.usd = min(want_usd, free)
+        return BudgetGrant(held.usd, exhausted=held.usd < want_usd and others == 0)
 
     def on_rate_limited(
         self, holder: str, generation: int, retry_after: float | None
@@ -155,7 +183,8 @@ class QuotaLedger:
             self.rate = max(self.floor, self.rate * self.config.decrease)
         self.last_change = now
 
-    def _settle(self, holder: str, used: LeaseUsage, now: float) -> None:
+    def _settle(self, holder: str, used: LeaseUsage, now: float) -> float:
+        """Book the holder's previous lease; returns the budget allowance it still holds."""
         previous = self.holders.pop(holder, None)
         if previous is not None:  # else it expired, and was counted as fully used then
             self.sent_today += used.requests
@@ -172,6 +201,7 @@ class QuotaLedger:
                 raised = self.rate * self.config.increase
                 self.rate = min(raised, self.ceiling) if self.ceiling else raised
                 self.last_change = now
+        return previous.usd if previous is not None else 0.0
 
     def _expire(self, now: float) -> None:
         for name, held in list(self.holders.items()):
@@ -179,6 +209,9 @@ class QuotaLedger:
                 # A holder that never came back: assume it used every permit it had.
                 del self.holders[name]
                 self.sent_today += held.requests
+                self.spent_usd += (
+                    held.usd
+                )  # it may have spent all of it: never count it as free
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -188,6 +221,7 @@ class QuotaLedger:
             "sent_today": self.sent_today,
             "rate_limited": self.rate_limited,
             "leases_granted": self.leases_granted,
+            "spent_usd": round(self.spent_usd, 6),
         }
 
 
@@ -207,3 +241,8 @@ class LocalPermits:
 
     async def release(self, holder: str, used: LeaseUsage) -> None:
         self.ledger.release(holder, used)
+
+    async def budget(
+        self, holder: str, spent_usd: float, want_usd: float
+    ) -> BudgetGrant:
+        return self.ledger.budget(holder, spent_usd, want_usd)

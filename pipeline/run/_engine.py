@@ -378,7 +378,9 @@ async def run_job(
             transport=active_transport,
             prepare=prepare,
             limits=limits,
-            budget=Budget(spec.limits.budget_usd, journal.spent_usd()),
+            budget=Budget(
+                spec.limits.budget_usd, journal.spent_usd(), permits=options.permits
+            ),
             policy=RetryPolicy(max_attempts=spec.limits.max_attempts),
             price=price,
             stats=stats,

@@ -116,3 +116,48 @@ async def test_leased_limits_stop_at_the_shared_daily_limit() -> None:
         await limits.admit(0)
     with pytest.raises(DailyLimitReached):
         await limits.admit(0)
+
+
+def test_the_budget_is_shared_spend_plus_allowances_never_pass_it() -> None:
+    clock = Clock()
+    ledger = QuotaLedger(QuotaConfig(budget_usd=1.0, spent_usd=0.2), clock=clock)
+    a = ledger.budget("a", 0.0, 0.5)
+    b = ledger.budget("b", 0.0, 0.5)
+    assert a.usd == pytest.approx(0.5) and b.usd == pytest.approx(0.3)
+    assert not b.exhausted  # a may give some back
+    a = ledger.budget(
+        "a", 0.4, 0.5
+    )  # a spent 0.4 of its allowance and wants room again
+    assert a.usd == pytest.approx(0.1)
+    assert ledger.spent_usd + sum(h.usd for h in ledger.holders.values()) <= 1.0 + 1e-9
+    clock.now += 5.0  # both die: their allowances count as spent
+    c = ledger.budget("c", 0.0, 0.2)
+    assert c.usd == 0.0 and c.exhausted
+
+
+async def test_two_workers_share_one_budget_and_stop_at_it() -> None:
+    from pipeline.errors import BudgetExhausted
+    from pipeline.policy import Budget
+
+    source = LocalPermits(QuotaConfig(budget_usd=1.0))
+    spent: list[float] = []
+    stopped: list[str] = []
+
+    async def worker(name: str) -> None:
+        budget = Budget(1.0, permits=source, holder=name)
+        try:
+            while True:
+                held = await budget.reserve(0.05)  # worst case 0.05, actual 0.03
+                await anyio.sleep(0.001)
+                budget.settle(held, 0.03)
+                spent.append(0.03)
+        except BudgetExhausted:
+            stopped.append(name)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            for name in "ab":
+                group.start_soon(worker, name)
+    assert sorted(stopped) == ["a", "b"]
+    assert sum(spent) <= 1.0 + 1e-9
+    assert sum(spent) >= 0.8  # and most of it was used
