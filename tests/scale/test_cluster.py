@@ -156,3 +156,52 @@ def test_a_killed_worker_is_replaced_and_repays_at_most_its_requests_in_flight(
     # what the killed worker had in flight, and replies still waiting for their group commit
     assert paid_twice(ledger) <= 2 * CONCURRENCY
     check_quota(ledger)
+
+
+def test_a_killed_driver_rerun_with_the_same_command_resumes_every_shard(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    # Its own Ray (`--ray local`, started by the driver), so it must not share the module's cluster.
+    config = EmulatorConfig(port=0, latency_ms=200.0, rpm=LIMIT, window_s=WINDOW_S)
+    out = tmp_path / "out"
+    with EmulatorThread(config) as emulator:
+        spec = job(make_job, emulator, 240)
+        command = [
+            sys.executable, "-m", "pipeline", "run", str(spec.path), "--out", str(out),
+            "--ray", "local", "--shard-rows", "60", "--quiet",
+        ]  # fmt: skip
+        env = {**os.environ, **KEY}
+        first = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while int(emulator.ledger()["requests"]) < 60:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.1)
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate(timeout=30)
+        # Ray stops the orphaned shard workers (the job's cleanup, or their next lease once the quota actor,
+        # which shares the driver's fate, is gone); what they finished is journaled. Wait until nothing arrives.
+        seen, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < 2.0:
+            now = int(emulator.ledger()["requests"])
+            if now != seen:
+                seen, quiet_since = now, time.monotonic()
+            assert time.monotonic() < deadline + 60, (
+                "the orphaned workers never stopped"
+            )
+            time.sleep(0.1)
+        second = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
+        ledger = emulator.ledger()
+    assert second.returncode == 0, second.stderr[-2000:]
+    table = ds.dataset(out / "results").to_table().to_pylist()
+    assert len(table) == 240 and len({r["id"] for r in table}) == 240
+    assert Counter(r["status"] for r in table) == {"ok": 240}
+    # two shards ran at once (2 CPUs): what they had in flight, and replies awaiting their group commit
+    assert paid_twice(ledger) <= 2 * 2 * CONCURRENCY
+    check_quota(ledger)
