@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pyarrow.dataset as ds
 import pytest
+from conftest import S3
 from support import ROOT, JobWriter
 
 from pipeline.emulator import EmulatorConfig, EmulatorThread
@@ -37,12 +38,20 @@ CONCURRENCY = 6
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
+def cluster(s3_server: S3) -> Iterator[None]:
+    # The workers inherit this environment: the S3 server's variables must be set before Ray starts.
+    saved = {key: os.environ.get(key) for key in s3_server.env}
+    os.environ.update(s3_server.env)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
         ray.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def run_in_thread(
@@ -51,11 +60,14 @@ def run_in_thread(
     from pipeline.cluster import run_cluster
 
     box: list[Any] = []
+    tmp_dir = str(out) if isinstance(out, Path) else "."
 
     def target() -> None:
         async def main() -> RunResult:
             options = RunOptions(
-                out_dir=out, environ={**os.environ, **KEY}, handle_signals=False
+                out_dir=Path(tmp_dir),
+                environ={**os.environ, **KEY},
+                handle_signals=False,
             )
             return await run_cluster(spec, options, out, shard_rows=shard_rows)
 
@@ -205,3 +217,31 @@ def test_a_killed_driver_rerun_with_the_same_command_resumes_every_shard(
     # two shards ran at once (2 CPUs): what they had in flight, and replies awaiting their group commit
     assert paid_twice(ledger) <= 2 * 2 * CONCURRENCY
     check_quota(ledger)
+
+
+def test_a_cluster_run_into_s3_checkpoints_its_shards_and_compacts_there(
+    cluster: None, s3_server: S3, make_job: JobWriter, tmp_path: Path
+) -> None:
+    bucket = s3_server.new_bucket()
+    out = f"s3://{bucket}/cluster-run"
+    config = EmulatorConfig(port=0, latency_ms=50.0, rpm=LIMIT, window_s=WINDOW_S)
+    with EmulatorThread(config) as emulator:
+        spec = job(make_job, emulator, 90)
+        thread, box = run_in_thread(spec, out, shard_rows=30)
+        thread.join(timeout=240)
+    (result,) = box
+    assert isinstance(result, RunResult), result
+    fs = s3_server.filesystem()
+    table = ds.dataset(f"{bucket}/cluster-run/results", filesystem=fs).to_table()
+    assert table.num_rows == 90 and len(set(table.column("id").to_pylist())) == 90
+    keys = {
+        o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]
+    }
+    assert {f"cluster-run/shards/{k}/journal.sqlite" for k in range(3)} <= keys
+    assert "cluster-run/shards/plan.json" in keys and "cluster-run/summary.json" in keys
+    status = subprocess.run(
+        [sys.executable, "-m", "pipeline", "status", out],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, **s3_server.env},
+    )  # fmt: skip
+    assert status.returncode == 0 and "90 ok" in status.stdout, status.stderr
