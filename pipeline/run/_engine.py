@@ -68,9 +68,8 @@ class RunOptions:
     )
     grace_s: float = 30.0
     handle_signals: bool = True
-    permits: PermitSource | None = (
-        None  # a quota shared with other workers (--ray); None: this run's own
-    )
+    # A quota (rate, tokens, daily requests, budget) shared with other workers (--ray); None: this run's own.
+    permits: PermitSource | None = None
 
 
 @dataclass(slots=True)
