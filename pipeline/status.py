@@ -8,25 +8,42 @@ journal read-only and takes no lock, so it works while a run is writing.
 from __future__ import annotations
 
 import json
+import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import OutputError
 from pipeline.records import JournalTotals
 from pipeline.results import STATUSES, SUMMARY_NAME, build_summary
-from pipeline.store import JournalReader, holder_pid
+from pipeline.storage import Location, is_url, location
+from pipeline.store import JOURNAL_NAME, JournalReader, holder_pid
+
+# The names a remote run directory and a cluster run directory add (pipeline.remote, pipeline.cluster).
+CHECKPOINT_META = "checkpoint.json"
+SHARDS_DIR = "shards"
 
 __all__ = ("read_status", "render_status")
 
 _TOKEN_KINDS = ("input", "output", "thinking", "cached", "total", "image_output")
 
 
-def read_status(run_dir: Path) -> dict[str, object]:
+def read_status(run_dir: Path | str) -> dict[str, object]:
     """What DIR holds: rows by status and pending, tokens, cost, and how its last session ended.
 
-    Raises `OutputError` when DIR holds no run.
+    DIR may be a URL (s3://...): its last checkpoint is read. A cluster run's DIR (`pipeline run --ray`) sums
+    its shards. Raises `OutputError` when DIR holds no run.
     """
+    if isinstance(run_dir, str) and is_url(run_dir):
+        return _remote_status(location(run_dir))
     run_dir = Path(run_dir)
+    if not (run_dir / JOURNAL_NAME).is_file() and (run_dir / SHARDS_DIR).is_dir():
+        return _cluster_status(location(run_dir))
+    return _local_status(run_dir)
+
+
+def _local_status(run_dir: Path) -> dict[str, object]:
     reader = JournalReader.open_readonly(run_dir)
     try:
         totals = reader.totals()
@@ -58,6 +75,94 @@ def read_status(run_dir: Path) -> dict[str, object]:
     status["dir"] = str(run_dir)
     status["state"] = _state(run_dir, summary, totals)
     return status
+
+
+def _remote_status(where: Location) -> dict[str, object]:
+    if not (where / JOURNAL_NAME).is_file() and (where / SHARDS_DIR).is_dir():
+        return _cluster_status(where)
+    with tempfile.TemporaryDirectory(prefix="pipeline-status-") as tmp:
+        local = Path(tmp)
+        try:
+            for name in (JOURNAL_NAME, SUMMARY_NAME, CHECKPOINT_META):
+                if (where / name).is_file():
+                    (where / name).download(local / name)
+        except OSError as exc:
+            raise OutputError(f"{where}: cannot read the run: {exc}") from exc
+        if not (local / JOURNAL_NAME).is_file():
+            raise OutputError(
+                f"{where} holds no run (no {JOURNAL_NAME}); pass the --out directory of a run"
+            )
+        status = _local_status(local)
+        meta = _load_json(local / CHECKPOINT_META)
+    status["dir"] = str(where)
+    written = meta.get("written_at")
+    if meta and not meta.get("final") and isinstance(written, int | float):
+        age = max(0.0, time.time() - written)
+        status["state"] = (
+            f"running on {meta.get('host')} or stopped without a summary (last checkpoint {age:,.0f} s ago)"
+        )
+    return status
+
+
+def _cluster_status(where: Location) -> dict[str, object]:
+    """The sum of the shards' statuses (DIR/shards/<k>/), as one run."""
+    try:
+        plan = json.loads((where / SHARDS_DIR / "plan.json").read_bytes())
+        shards = [str(item["index"]) for item in plan["shards"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(
+            f"{where}: cannot read the cluster run's shard plan: {exc}"
+        ) from exc
+    parts = []
+    for name in shards:
+        shard = where / SHARDS_DIR / name
+        if not (shard / JOURNAL_NAME).is_file():
+            continue
+        parts.append(
+            _remote_status(shard)
+            if shard.is_remote
+            else _local_status(Path(str(shard)))
+        )
+    if not parts:
+        raise OutputError(f"{where} holds no run (its shards have no journal yet)")
+    merged: dict[str, object] = _sum(parts)
+    merged["dir"] = str(where)
+    merged["spec_hash"] = parts[0].get("spec_hash")
+    states = {str(part.get("state")) for part in parts}
+    merged["state"] = (
+        states.pop()
+        if len(states) == 1
+        else f"{len(parts)} shards: " + "; ".join(sorted(states))
+    )
+    merged["shards"] = len(parts)
+    return merged
+
+
+def _sum(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Numbers added up key by key (nested dicts too); other values from the first part."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key not in merged:
+                merged[key] = _sum([value]) if isinstance(value, dict) else value
+            elif isinstance(value, dict) and isinstance(merged[key], dict):
+                merged[key] = _sum([merged[key], value])
+            elif isinstance(value, int | float) and isinstance(
+                merged[key], int | float
+            ):
+                if not isinstance(value, bool):
+                    merged[key] = merged[key] + value
+            elif merged[key] is None:
+                merged[key] = value
+    return merged
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _dict(value: object) -> dict[str, Any]:

@@ -7,7 +7,16 @@ progress line from here.
 
 from __future__ import annotations
 
-from ._api import JobLike, JobResult, estimate, load_job, run, run_async, run_spec
+from ._api import (
+    Engine,
+    JobLike,
+    JobResult,
+    estimate,
+    load_job,
+    run,
+    run_async,
+    run_spec,
+)
 from ._embedded import embedded_emulator, emulator_notice, running_emulator
 from ._exits import (
     EXIT_INTERRUPTED,
@@ -26,6 +35,7 @@ __all__ = (
     "EXIT_STOPPED",
     "EXIT_USAGE",
     "LOG_EVERY_S",
+    "Engine",
     "JobLike",
     "JobResult",
     "LoggedProgress",

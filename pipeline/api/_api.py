@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
-from pipeline.engine import RunOptions, RunStats, output_dir, run_job
+from pipeline.engine import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.errors import RunStopped
+from pipeline.remote import run_remote
 from pipeline.results import open_results
 from pipeline.spec import JobSpec, load_spec, parse_spec
+from pipeline.storage import cache_dir_for, is_url, location
 
 from ._embedded import embedded_emulator, emulator_notice, running_emulator
 from ._exits import exit_code
@@ -207,6 +209,10 @@ def estimate(
         return estimate_job(spec, count_tokens=True, environ=environ, base_url=base_url)
 
 
+# A whole run of a spec, e.g. sharded over a cluster: (spec, options, stats) -> its result.
+Engine = Callable[[JobSpec, RunOptions, RunStats], Awaitable[RunResult]]
+
+
 async def run_spec(
     spec: JobSpec,
     options: RunOptions,
@@ -215,9 +221,16 @@ async def run_spec(
     stats: RunStats | None = None,
     display: Display | None = None,
     announce: Callable[[str], None] | None = None,
+    destination: str | None = None,
+    engine: Engine | None = None,
+    checkpoint_s: float = 30.0,
 ) -> JobResult:
     """One run as `pipeline run` and `pipeline.run()` both do it: the emulator first when asked (`announce`
-    says so), then `run_job` under `display(stats)`, then the exit code. Errors are `run_job`'s."""
+    says so), then the run under `display(stats)`, then the exit code. Errors are the run's.
+
+    The run is `run_job` into `options.out_dir`; with `destination` (an object-storage URL) `run_remote`, which
+    works in `options.out_dir` as its local cache and checkpoints there every `checkpoint_s`; `engine` replaces
+    both (the CLI's `--ray`, whose package sits above this one)."""
     stats = RunStats() if stats is None else stats
     async with AsyncExitStack() as stack:
         if emulator:
@@ -227,7 +240,14 @@ async def run_spec(
             options = replace(options, base_url=base_url)
         if display is not None:
             await stack.enter_async_context(display(stats))
-        result = await run_job(spec, options, stats=stats)
+        if engine is not None:
+            result = await engine(spec, options, stats)
+        elif destination is not None:
+            result = await run_remote(
+                spec, options, destination, checkpoint_s=checkpoint_s, stats=stats
+            )
+        else:
+            result = await run_job(spec, options, stats=stats)
     return JobResult(
         out_dir=result.out_dir,
         summary=result.summary,
@@ -250,8 +270,14 @@ async def _run(
     handle_signals: bool,
 ) -> JobResult:
     spec = load_job(job)
+    target = output_dir(
+        spec, None if out is None else (str(out) if is_url(str(out)) else Path(out))
+    )
+    destination = (
+        target if isinstance(target, str) else None
+    )  # s3://, gs://: run_remote
     options = RunOptions(
-        out_dir=output_dir(spec, None if out is None else Path(out)),
+        out_dir=cache_dir_for(location(target)) if destination else Path(target),
         retry_failed=retry_failed,
         limit=limit,
         allow_spec_change=allow_spec_change,
@@ -261,7 +287,7 @@ async def _run(
     if environ is not None:
         options = replace(options, environ=environ)
     if quiet:
-        return await run_spec(spec, options, emulator=emulator)
+        return await run_spec(spec, options, emulator=emulator, destination=destination)
     from pipeline.status import read_status, render_status
 
     with _logging_to_stderr():
@@ -271,6 +297,7 @@ async def _run(
             emulator=emulator,
             display=lambda stats: LoggedProgress(stats, logger),
             announce=logger.info,
+            destination=destination,
         )
         for line in render_status(read_status(result.out_dir)).splitlines():
             logger.info("%s", line)

@@ -23,6 +23,7 @@ from rich.console import Console
 from pipeline.api import (
     EXIT_INTERRUPTED,
     EXIT_NOT_ALL_OK,
+    Engine,
     JobResult,
     embedded_emulator,
     exit_code,
@@ -33,6 +34,7 @@ from pipeline.catalog import today
 from pipeline.engine import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.errors import CredentialsError, PipelineError, SpecError
 from pipeline.spec import JobSpec, load_spec
+from pipeline.storage import cache_dir_for, is_url, location
 
 from ._display import ProgressDisplay, key_figure_lines
 from ._models import (
@@ -80,8 +82,8 @@ def cli() -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory (default: spec's [output] dir, else ./out/<name>).",
+    type=str,
+    help="Run directory, or a URL such as s3://bucket/run (default: spec's [output] dir, else ./out/<name>).",
 )
 @click.option(
     "--emulator",
@@ -110,15 +112,38 @@ def cli() -> None:
     show_default=True,
     help="Seconds in-flight requests get to finish after Ctrl+C.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Run the shards on a Ray cluster: 'auto', a cluster address, or 'local' to start one.",
+)
+@click.option(
+    "--shard-rows",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="With --ray: input rows per shard (fixed when the run directory is first used).",
+)
+@click.option(
+    "--checkpoint-s",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With a remote run directory: seconds between journal checkpoints to it.",
+)
 def run_command(
     job: Path,
-    out: Path | None,
+    out: str | None,
     emulator: bool,
     retry_failed: bool,
     limit: int | None,
     quiet: bool,
     allow_spec_change: bool,
     grace_s: float,
+    ray_address: str | None,
+    shard_rows: int,
+    checkpoint_s: float,
 ) -> None:
     """Run JOB (or resume it when the run directory already holds it)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -128,14 +153,32 @@ def run_command(
         _fail(console, exc)
         return
     _warn(console, spec, quiet=quiet)
-    out_dir = output_dir(spec, out)
+    out_dir = output_dir(spec, out if out is None or is_url(out) else Path(out))
+    remote = isinstance(out_dir, str)
     options = RunOptions(
-        out_dir=out_dir,
+        out_dir=cache_dir_for(location(out_dir)) if remote else Path(out_dir),
         retry_failed=retry_failed,
         limit=limit,
         allow_spec_change=allow_spec_change,
         grace_s=grace_s,
     )
+    engine: Engine | None = None
+    if ray_address is not None:
+
+        async def engine(
+            spec: JobSpec, options: RunOptions, stats: RunStats
+        ) -> RunResult:
+            from pipeline.cluster import run_cluster  # only --ray imports Ray
+
+            return await run_cluster(
+                spec,
+                options,
+                out_dir,
+                address=ray_address,
+                shard_rows=shard_rows,
+                checkpoint_s=checkpoint_s,
+                stats=stats,
+            )
 
     def announce(line: str) -> None:
         console.print(line, highlight=False)
@@ -147,6 +190,9 @@ def run_command(
             emulator=emulator,
             display=lambda stats: ProgressDisplay(stats, console, enabled=not quiet),
             announce=announce,
+            destination=str(out_dir) if remote and engine is None else None,
+            engine=engine,
+            checkpoint_s=checkpoint_s,
         )
 
     try:
@@ -173,15 +219,19 @@ def run_command(
         from pipeline.status import read_status, render_status
 
         console.print(render_status(read_status(out_dir)), highlight=False)
-        console.print(_key_figures(out_dir), highlight=False)
+        figures = _key_figures(out_dir if ray_address is not None else options.out_dir)
+        if figures:
+            console.print(figures, highlight=False)
         console.print(
-            f"results: {out_dir / 'results'}   summary: {out_dir / 'summary.json'}",
+            f"results: {location(out_dir) / 'results'}   summary: {location(out_dir) / 'summary.json'}",
             highlight=False,
         )
     if result.stopped is not None:
         console.print(f"[yellow]stopped[/yellow]: {result.stopped}", highlight=False)
-        resume = f"pipeline run {job} --out {out_dir}" + (
-            " --emulator" if emulator else ""
+        resume = (
+            f"pipeline run {job} --out {out_dir}"
+            + (" --emulator" if emulator else "")
+            + (f" --ray {ray_address}" if ray_address else "")
         )
         console.print(f"resume with: {resume}", highlight=False)
     elif code == EXIT_NOT_ALL_OK and not quiet:
@@ -242,7 +292,9 @@ def estimate_command(
                 base_url = (
                     stack.enter_context(embedded_emulator()) if emulator else None
                 )
-                _pilot(console, spec, pilot, seed, output_dir(spec, out), base_url)
+                _pilot(
+                    console, spec, pilot, seed, Path(output_dir(spec, out)), base_url
+                )
                 return
             estimate = estimate_job(spec, count_tokens=count_tokens, emulator=emulator)
         except PipelineError as exc:
@@ -286,10 +338,15 @@ def _pilot(
     )
 
 
-def _key_figures(run_dir: Path) -> str:
+def _key_figures(run_dir: Path | str) -> str:
+    """The report's key figures of a finished session; empty where there is no journal to read (a cluster run's
+    directory keeps one per shard)."""
     from pipeline.report import key_figures, read_run
 
-    return key_figure_lines(key_figures(read_run(run_dir)), run_dir)
+    try:
+        return key_figure_lines(key_figures(read_run(Path(run_dir))), run_dir)
+    except PipelineError:
+        return ""
 
 
 @cli.command(name="report")
@@ -317,14 +374,14 @@ def report_command(run_dir: Path, open_it: bool) -> None:
 
 
 @cli.command(name="status")
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def status_command(run_dir: Path) -> None:
-    """What the run directory RUN_DIR holds: rows by status, tokens, cost."""
+@click.argument("run_dir", type=str)
+def status_command(run_dir: str) -> None:
+    """What the run directory RUN_DIR (a path or a URL) holds: rows by status, tokens, cost."""
     from pipeline.status import read_status, render_status
 
     console = Console(stderr=True, soft_wrap=True)
     try:
-        status = read_status(run_dir)
+        status = read_status(run_dir if is_url(run_dir) else Path(run_dir))
     except PipelineError as exc:
         _fail(console, exc)
         return

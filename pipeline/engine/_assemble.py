@@ -108,8 +108,11 @@ def make_runner(
             tokens_per_minute=spec.limits.tokens_per_minute,
             requests_per_day=spec.limits.requests_per_day,
             sent_today=sent_today(journal),
+            permits=options.permits,
         ),
-        budget=Budget(spec.limits.budget_usd, journal.spent_usd()),
+        budget=Budget(
+            spec.limits.budget_usd, journal.spent_usd(), permits=options.permits
+        ),
         policy=RetryPolicy(max_attempts=spec.limits.max_attempts),
         price=parts.price,
         stats=stats,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import RunStopped
+from pipeline.policy import PermitSource
 from pipeline.spec import JobSpec
 
 from ._progress import RunStats
@@ -33,6 +34,8 @@ class RunOptions:
     # Send only these ids (`estimate --pilot`: a sample of the job into its own run directory); the rows
     # the journal already holds are skipped as always, so the full run that follows does not pay for them again.
     only_ids: frozenset[str] | None = None
+    # A quota (rate, tokens, daily requests, budget) shared with other workers (--ray); None: this run's own.
+    permits: PermitSource | None = None
 
 
 @dataclass(slots=True)
@@ -45,8 +48,8 @@ class RunResult:
     stopped: RunStopped | None = None
 
 
-def output_dir(spec: JobSpec, out: Path | None) -> Path:
-    """--out wins, then the spec's [output] dir, then ./out/<name>."""
+def output_dir(spec: JobSpec, out: Path | str | None) -> Path | str:
+    """--out wins, then the spec's [output] dir, then ./out/<name>; a URL (s3://...) is returned as given."""
     if out is not None:
         return out
     if spec.output.dir is not None:

@@ -187,7 +187,7 @@ class Session:
 
     async def count_total(self) -> None:
         total = await anyio.to_thread.run_sync(
-            count_rows, self.spec.input.path, abandon_on_cancel=True
+            count_rows, self.spec.input, abandon_on_cancel=True
         )
         if self.options.limit is not None:
             total = min(total, self.options.limit)

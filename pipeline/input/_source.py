@@ -19,6 +19,7 @@ import hashlib
 import json
 from array import array
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import RowInvalid
 from pipeline.records import InvalidRow, MediaRef, Row
-from pipeline.spec import JobSpec, apply_row_overrides
+from pipeline.spec import InputShard, InputSpec, JobSpec, apply_row_overrides
+from pipeline.storage import Location, location
 
 from ._prompt import render_template
 
@@ -36,51 +38,150 @@ _blake2b = hashlib.blake2b
 
 
 def iter_rows(spec: JobSpec) -> Iterator[Row | InvalidRow]:
-    """Yield one Row or InvalidRow per non-blank input line (per Parquet row), in file order."""
+    """Yield one Row or InvalidRow per non-blank input line (per Parquet row), in file order.
+
+    With `spec.input.shard`, only that range of rows (a cluster worker's share), with the same ids, line numbers
+    and duplicates as in a run of the whole file.
+    """
     ids = _IdIndex()
-    for line, parsed in _read(spec.input.path):
+    shard = spec.input.shard
+    if shard is not None:
+        for row_id, first in shard.seen_before:
+            ids.first_line(row_id, first)
+    for line, parsed in _read(spec.input.path, shard):
         if isinstance(parsed, str):
             yield InvalidRow(id=f"line-{line}", line=line, reason=parsed)
         else:
             yield _to_row(spec, ids, line, parsed)
 
 
-def count_rows(path: str | Path) -> int:
-    """The number of rows `iter_rows` will yield (valid or not), for progress and ETA; blank lines skipped."""
-    path = Path(path)
-    if _is_parquet(path):
-        return int(pq.ParquetFile(path).metadata.num_rows)
+def count_rows(source: str | Path | InputSpec) -> int:
+    """The number of rows `iter_rows` will yield (valid or not), for progress and ETA; blank lines skipped.
+
+    An `InputSpec` restricted to a shard counts the shard's rows (known from the plan: no read at all).
+    """
+    if isinstance(source, InputSpec):
+        if source.shard is not None:
+            return source.shard.rows
+        source = source.path
+    where = location(source)
+    if _is_parquet(where):
+        return int(pq.ParquetFile(_arrow_source(source, where)).metadata.num_rows)
     count = 0
-    with path.open("rb") as lines:
+    with where.open_stream() as lines:
         for raw in lines:
             if raw.strip():
                 count += 1
     return count
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
+def plan_shards(path: str | Path, shard_rows: int) -> list[InputShard]:
+    """Split the input into shards of `shard_rows` rows (the last one shorter), streaming it once.
+
+    Each shard knows where it starts (line and byte offset) and which of its ids an earlier shard already has,
+    so the shards together yield exactly the rows of a run of the whole file. At least one shard is returned
+    (an empty input gives one empty shard).
+    """
+    shard_rows = max(1, shard_rows)
+    ids = _IdIndex()
+    shards: list[InputShard] = []
+    current = InputShard(index=0, first_line=1, end_line=1, offset=0)
+    seen_before: list[tuple[str, int]] = []
+    rows = 0
+    last_line = 0
+    for line, offset, parsed in _scan(path):
+        if rows == shard_rows:
+            shards.append(
+                replace(
+                    current, end_line=line, rows=rows, seen_before=tuple(seen_before)
+                )
+            )
+            current = InputShard(
+                index=len(shards), first_line=line, end_line=line, offset=offset
+            )
+            seen_before = []
+            rows = 0
+        rows += 1
+        last_line = line
+        row_id = _row_id(parsed) if isinstance(parsed, dict) else None
+        if row_id is not None:
+            first = ids.first_line(row_id, line)
+            if first is not None and first < current.first_line:
+                seen_before.append((row_id, first))
+    shards.append(
+        replace(
+            current,
+            end_line=max(current.first_line, last_line + 1),
+            rows=rows,
+            seen_before=tuple(seen_before),
+        )
+    )
+    return shards
 
 
-def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, the parsed object or the reason it is not one)."""
-    if _is_parquet(path):
-        parquet = pq.ParquetFile(path)
+def _is_parquet(where: Location) -> bool:
+    return where.suffix.lower() in (".parquet", ".pq")
+
+
+def _arrow_source(path: str | Path, where: Location) -> Any:
+    """What `pq.ParquetFile` opens: the local path as given, or a remote file read by byte ranges."""
+    return path if where.local is not None else where.arrow_file()
+
+
+def _read(
+    path: str | Path, shard: InputShard | None = None
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, the parsed object or the reason it is not one), for the whole file or one shard."""
+    for line, _, parsed in _scan(path, shard):
+        yield line, parsed
+
+
+def _scan(
+    path: str | Path, shard: InputShard | None = None
+) -> Iterator[tuple[int, int, dict[str, Any] | str]]:
+    """(line number, byte offset of the line (JSONL; 0 for Parquet), parsed object or reason)."""
+    where = location(path)
+    first = 1 if shard is None else shard.first_line
+    end = None if shard is None else shard.end_line
+    if _is_parquet(where):
+        parquet = pq.ParquetFile(_arrow_source(path, where))
         line = 0
-        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-            for record in batch.to_pylist():
-                line += 1
-                yield line, record
+        for group in range(parquet.num_row_groups):
+            size = parquet.metadata.row_group(group).num_rows
+            if line + size < first:
+                line += size  # a whole row group before the shard: not even read
+                continue
+            if end is not None and line + 1 >= end:
+                return
+            for batch in parquet.iter_batches(
+                batch_size=_PARQUET_BATCH_ROWS, row_groups=[group]
+            ):
+                for record in batch.to_pylist():
+                    line += 1
+                    if line < first:
+                        continue
+                    if end is not None and line >= end:
+                        return
+                    yield line, 0, record
         return
-    with path.open("rb") as lines:
-        for line, raw in enumerate(lines, start=1):
+    # A shard seeks to its first byte: a random-access reader (ranged GETs on a bucket).
+    with where.open_input() if shard is not None else where.open_stream() as lines:
+        offset = 0
+        if shard is not None and shard.offset:
+            lines.seek(shard.offset)
+            offset = shard.offset
+        for line, raw in enumerate(lines, start=first):
+            at = offset
+            offset += len(raw)
+            if end is not None and line >= end:
+                return
             if line == 1:
                 raw = raw.removeprefix(
                     b"\xef\xbb\xbf"
                 )  # a UTF-8 byte order mark, as some editors write
             if not raw.strip():
                 continue
-            yield line, _parse_line(raw)
+            yield line, at, _parse_line(raw)
 
 
 def _parse_line(raw: bytes) -> dict[str, Any] | str:
@@ -96,17 +197,24 @@ def _parse_line(raw: bytes) -> dict[str, Any] | str:
     return parsed
 
 
+def _row_id(fields: dict[str, Any]) -> str | None:
+    """The row's id, or None when its `id` is not usable (the row is invalid and gets `line-N`)."""
+    raw_id = fields.get("id")
+    if raw_id is None:
+        return _content_id(fields)
+    if isinstance(raw_id, str) and raw_id.strip():
+        return raw_id
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        return str(raw_id)
+    return None
+
+
 def _to_row(
     spec: JobSpec, ids: _IdIndex, line: int, fields: dict[str, Any]
 ) -> Row | InvalidRow:
     raw_id = fields.get("id")
-    if raw_id is None:
-        row_id = _content_id(fields)
-    elif isinstance(raw_id, str) and raw_id.strip():
-        row_id = raw_id
-    elif isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        row_id = str(raw_id)
-    else:
+    row_id = _row_id(fields)
+    if row_id is None:
         reason = f"id: expected a non-empty string or an integer, got {_kind(raw_id)}"
         return InvalidRow(id=f"line-{line}", line=line, reason=reason, fields=fields)
     first = ids.first_line(row_id, line)

@@ -8,10 +8,14 @@ subtype of a text file, which has no magic number). Sniffers and users call some
 from __future__ import annotations
 
 import codecs
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import IO, Any, Literal
 
 import puremagic
+
+from pipeline.storage import Location
 
 from ._limits import (
     ALL_TYPES,
@@ -69,14 +73,42 @@ def kind_of(mime_type: str) -> MediaKind | None:
     return None
 
 
-def detect_mime(path: Path, *, supported: frozenset[str] = ALL_TYPES) -> str | None:
+MediaPath = Path | Location
+"""A media file: a local path, or an object in a bucket (read by byte ranges)."""
+
+
+@contextlib.contextmanager
+def media_source(path: MediaPath) -> Iterator[Path | IO[bytes]]:
+    """What a reader library opens: the local path itself, or a seekable stream of the remote object."""
+    if isinstance(path, Path):
+        yield path
+        return
+    with path.open_input() as stream:
+        yield stream
+
+
+def open_media(path: MediaPath) -> IO[bytes]:
+    """The file's bytes, streamed (a local file, or ranged reads of a remote object)."""
+    return path.open("rb") if isinstance(path, Path) else path.open_input()
+
+
+def _magic(path: MediaPath) -> list[Any]:
+    if isinstance(path, Path):
+        return list(puremagic.magic_file(path))
+    with path.open_input() as stream:
+        return list(puremagic.magic_stream(stream, filename=path.name))
+
+
+def detect_mime(
+    path: MediaPath, *, supported: frozenset[str] = ALL_TYPES
+) -> str | None:
     """The canonical MIME type of the file's content, or None when the content matches no known type.
 
     Only matches backed by the content count; the extension reorders equally good matches. Among them the
     first that is `supported` wins, else the first at all (so the caller can name what the file is).
     """
     try:
-        matches = puremagic.magic_file(path)
+        matches = _magic(path)
     except (puremagic.PureError, ValueError):  # ValueError: an empty file
         matches = []
     found: list[str] = []
@@ -102,9 +134,9 @@ def detect_mime(path: Path, *, supported: frozenset[str] = ALL_TYPES) -> str | N
     return found[0] if found else None
 
 
-def _looks_like_text(path: Path) -> bool:
+def _looks_like_text(path: MediaPath) -> bool:
     """UTF-8 (or ASCII) without NUL bytes in the first 64 KiB."""
-    with path.open("rb") as handle:
+    with open_media(path) as handle:
         head = handle.read(65_536)
     if not head or b"\0" in head:
         return False
@@ -115,7 +147,7 @@ def _looks_like_text(path: Path) -> bool:
     return True
 
 
-def agrees(declared: str, detected: str, path: Path) -> bool:
+def agrees(declared: str, detected: str, path: MediaPath) -> bool:
     """Whether a row's declared (canonical) type fits the file at `path`, whose content is `detected`."""
     if declared == detected:
         return True
@@ -127,7 +159,7 @@ def agrees(declared: str, detected: str, path: Path) -> bool:
         return True
     # A file can match several types (a 3GP is also an MP4): any match backed by the content will do.
     try:
-        matches = puremagic.magic_file(path)
+        matches = _magic(path)
     except (puremagic.PureError, ValueError):
         return False
     return any(

@@ -63,7 +63,7 @@ _STRIPES = 64
 class MediaContext:
     """What `build_media_parts` needs for every row of a run; build it once with `media_context`."""
 
-    media_dir: Path | None
+    media_dir: Path | str | None  # a local folder, or a URL
     planner: MediaPlanner
     uploads: Uploads | None
     # The spec's media_resolution; a row's `generation.media_resolution` wins.
@@ -132,9 +132,14 @@ def _probe_cached(
     """Probing hashes the whole file, so a file named by many rows is probed once (until it changes)."""
     path = resolve_media(ref, context.media_dir)
     with context._stripes[hash(path) % _STRIPES]:
-        stat = path.stat()
+        if isinstance(path, Path):
+            stat = path.stat()
+            size, mtime_ns = stat.st_size, stat.st_mtime_ns
+        else:
+            info = path.info()
+            size, mtime_ns = info.size, info.mtime_ns
         resolution = normalise_resolution(media_resolution)
-        key = (path, stat.st_size, stat.st_mtime_ns, ref.mime_type, resolution)
+        key = (path, size, mtime_ns, ref.mime_type, resolution)
         with context._lock:
             media = context.probe_cache.get(key)
         if media is None:

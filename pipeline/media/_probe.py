@@ -29,9 +29,19 @@ from pathlib import Path
 
 from pipeline.errors import RowInvalid
 from pipeline.records import MediaRef
+from pipeline.storage import location
 
 from ._limits import ALL_TYPES
-from ._mime import MediaKind, agrees, canonical_mime, detect_mime, kind_of
+from ._mime import (
+    MediaKind,
+    MediaPath,
+    agrees,
+    canonical_mime,
+    detect_mime,
+    kind_of,
+    media_source,
+    open_media,
+)
 
 IMAGE_TOKENS = {"low": 280, "medium": 560, "high": 1_120, "default": 1_120}
 PDF_PAGE_TOKENS = 560
@@ -48,7 +58,7 @@ class MediaFile:
     """A resolved, probed media file. It holds no bytes: inline data is read when the request is built."""
 
     ref_path: str  # as the row named it, for messages
-    path: Path  # resolved, inside media_dir
+    path: MediaPath  # resolved, inside media_dir (a local path, or an object under a remote media_dir)
     mime_type: str  # canonical (e.g. audio/wav, video/mov), as the API names it
     size: int
     sha256: str  # hex digest of the content: the key under which uploads are reused
@@ -60,12 +70,13 @@ class MediaFile:
     estimated_tokens: int = 0
 
 
-def resolve_media(ref: MediaRef, media_dir: Path | None) -> Path:
+def resolve_media(ref: MediaRef, media_dir: Path | str | None) -> MediaPath:
     """The file `ref` names, inside `media_dir`; raises RowInvalid for anything that could read elsewhere.
 
     Refused: no `media_dir` in the spec, absolute paths, `..` anywhere, symlinks that lead out of
     `media_dir` (checked after resolving every link), and missing, unreadable or non-regular files.
-    Symlinks that stay inside `media_dir` are followed.
+    Symlinks that stay inside `media_dir` are followed. A remote `media_dir` (a URL) has no symlinks: the
+    object under it is looked up (one metadata request) and returned as a `Location`.
     """
     name = ref.path
     if media_dir is None:
@@ -86,6 +97,8 @@ def resolve_media(ref: MediaRef, media_dir: Path | None) -> Path:
         raise RowInvalid(
             f"media {name!r}: '..' is refused; media paths must stay inside input.media_dir"
         )
+    if isinstance(media_dir, str):
+        return _resolve_remote(name, relative, media_dir)
     root = media_dir.resolve()
     try:
         target = (root / relative).resolve(strict=True)
@@ -111,8 +124,21 @@ def resolve_media(ref: MediaRef, media_dir: Path | None) -> Path:
     return target
 
 
+def _resolve_remote(name: str, relative: Path, media_dir: str) -> MediaPath:
+    target = location(media_dir) / relative.as_posix()
+    try:
+        kind = target.info().kind
+    except OSError as exc:
+        raise RowInvalid(f"media {name!r}: cannot be read ({exc})") from None
+    if kind is None:
+        raise RowInvalid(f"media {name!r}: no such file under {media_dir}")
+    if kind != "file":
+        raise RowInvalid(f"media {name!r}: not a regular file (a directory?)")
+    return target
+
+
 def probe_media(
-    path: Path,
+    path: MediaPath,
     declared_mime: str | None,
     *,
     media_resolution: str | None,
@@ -201,12 +227,12 @@ def _with_tokens(media: MediaFile, resolution: str, chars: int) -> MediaFile:
     )
 
 
-def _hash(path: Path, *, count_chars: bool) -> tuple[int, str, int]:
+def _hash(path: MediaPath, *, count_chars: bool) -> tuple[int, str, int]:
     """(size, sha256 hex, characters when `count_chars`), reading the file once in 1 MiB blocks."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     size = chars = 0
-    with path.open("rb") as handle:
+    with open_media(path) as handle:
         while block := handle.read(_READ_BLOCK):
             digest.update(block)
             size += len(block)
@@ -225,7 +251,7 @@ def _with_image_size(media: MediaFile) -> MediaFile:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(media.path) as image:
+        with media_source(media.path) as source, Image.open(source) as image:
             width, height = image.size
     except (UnidentifiedImageError, OSError) as exc:
         if media.mime_type in ("image/heic", "image/heif"):
@@ -240,7 +266,8 @@ def _with_duration(media: MediaFile) -> MediaFile:
     import mutagen
 
     try:
-        info = mutagen.File(media.path)
+        with media_source(media.path) as source:
+            info = mutagen.File(source)
     except (mutagen.MutagenError, OSError, ValueError) as exc:
         info, error = None, str(exc)
     else:
@@ -265,7 +292,8 @@ def _with_pages(media: MediaFile) -> MediaFile:
     from pypdf.errors import PyPdfError
 
     try:
-        pages = len(PdfReader(media.path, strict=False).pages)
+        with media_source(media.path) as source:
+            pages = len(PdfReader(source, strict=False).pages)
     except (PyPdfError, OSError, ValueError, KeyError) as exc:
         raise RowInvalid(f"media {media.ref_path!r}: a damaged PDF ({exc})") from None
     if pages < 1:

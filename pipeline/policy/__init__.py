@@ -1,15 +1,26 @@
-"""Policies decide, only the run acts: admission limits, the retry policy and the budget."""
+"""Policies decide, only the run acts: admission limits (alone, or leased from a shared quota), the retry
+policy and the budget."""
 
 from __future__ import annotations
 
 from ._budget import Budget, Hold
-from ._limits import Limits, quota_day
+from ._lease import BudgetGrant, LeaseUsage, PermitSource, QuotaLease
+from ._limits import LeasedRate, Limits, quota_day
+from ._quota import LocalPermits, QuotaConfig, QuotaLedger
 from ._retry import RetryPolicy
 
 __all__ = (
     "Budget",
+    "BudgetGrant",
     "Hold",
+    "LeaseUsage",
+    "LeasedRate",
     "Limits",
+    "LocalPermits",
+    "PermitSource",
+    "QuotaConfig",
+    "QuotaLease",
+    "QuotaLedger",
     "RetryPolicy",
     "quota_day",
 )

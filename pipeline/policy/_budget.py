@@ -8,12 +8,23 @@ exhausted, and the run stops, resumable with a raised budget.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 
 from pipeline.errors import BudgetExhausted
+
+from ._lease import PermitSource
+
+_AHEAD = 8  # a shared budget's allowance covers this many worst cases beyond what is reserved
+
+
+def default_holder() -> str:
+    """This process's name towards a shared quota: its `Limits` and its `Budget` hold one lease together."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Budget:
@@ -23,9 +34,22 @@ class Budget:
     :param spent_usd: what earlier sessions of this run already spent (from the journal).
     """
 
-    def __init__(self, limit_usd: float | None, spent_usd: float = 0.0) -> None:
+    def __init__(
+        self,
+        limit_usd: float | None,
+        spent_usd: float = 0.0,
+        *,
+        permits: PermitSource | None = None,
+        holder: str = "",
+    ) -> None:
         self.limit = limit_usd
         self.spent = spent_usd
+        # A budget shared with other workers (pipeline.policy._quota): reservations come out of an allowance
+        # leased from `permits`, which also books what was spent; the limit is the source's.
+        self._permits = permits
+        self._holder = holder or default_holder()
+        self._allowance = 0.0
+        self._unbooked = 0.0
         self.reserved = 0.0
         self._in_flight = 0
         self._changed = anyio.Event()
@@ -42,6 +66,8 @@ class Budget:
         if self.limit is None:
             self._in_flight += 1
             return 0.0
+        if self._permits is not None:
+            return await self._reserve_shared(worst_case_usd)
         while self.spent + self.reserved + worst_case_usd > self.limit:
             if self._in_flight == 0:
                 raise BudgetExhausted(
@@ -66,10 +92,37 @@ class Budget:
         finally:
             self.settle(hold.held_usd, hold.billed_usd)
 
+    async def _reserve_shared(self, worst_case_usd: float) -> float:
+        assert self._permits is not None
+        while self.reserved + worst_case_usd > self._allowance:
+            # Ask for room for a few more requests than this one, so most reservations need no round trip.
+            want = self.reserved + worst_case_usd * _AHEAD
+            grant = await self._permits.budget(self._holder, self._unbooked, want)
+            self._unbooked = 0.0
+            self._allowance = grant.usd
+            if self.reserved + worst_case_usd <= self._allowance:
+                break
+            if grant.exhausted and self._in_flight == 0:
+                raise BudgetExhausted(
+                    f"budget_usd = {self.limit:.4f} would be passed by the next request across the cluster "
+                    f"(worst case ${worst_case_usd:.4f}); raise [limits] budget_usd and run the job again to "
+                    "resume"
+                )
+            # Wait for a request of ours to settle, or for other workers to give some back.
+            self._changed = anyio.Event() if self._changed.is_set() else self._changed
+            with anyio.move_on_after(0.25):
+                await self._changed.wait()
+        self.reserved += worst_case_usd
+        self._in_flight += 1
+        return worst_case_usd
+
     def settle(self, held_usd: float, actual_usd: float | None) -> None:
         """Release a reservation and book what the request actually cost (None: nothing billed)."""
         self.reserved = max(0.0, self.reserved - held_usd)
         self.spent += actual_usd or 0.0
+        if self._permits is not None:
+            self._allowance = max(0.0, self._allowance - (actual_usd or 0.0))
+            self._unbooked += actual_usd or 0.0
         self._in_flight -= 1
         self._changed.set()
 

@@ -6,6 +6,8 @@ Errors name the file, the key and what was expected.
 from __future__ import annotations
 
 from ._load import (
+    InputShard,
+    InputSpec,
     JobSpec,
     MediaSpec,
     apply_row_overrides,
@@ -15,6 +17,8 @@ from ._load import (
 )
 
 __all__ = (
+    "InputShard",
+    "InputSpec",
     "JobSpec",
     "MediaSpec",
     "apply_row_overrides",

@@ -69,9 +69,30 @@ class ProviderSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InputShard:
+    """A contiguous range of the input's rows, for one worker of a cluster run (`pipeline run --ray`).
+
+    `first_line` and `end_line` are 1-based line numbers (row numbers for Parquet), end exclusive; `offset` is
+    the byte offset of `first_line` in a JSONL file (0 for Parquet), so a shard reads only its own bytes.
+    `seen_before` holds the ids of this shard's rows that an earlier shard already has, with the line they were
+    first seen on: those rows are duplicates, as they would be in a run of the whole file.
+    """
+
+    index: int
+    first_line: int
+    end_line: int
+    offset: int = 0
+    rows: int = 0
+    seen_before: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class InputSpec:
-    path: Path  # absolute
-    media_dir: Path | None = None  # absolute
+    path: Path | str  # absolute, or a URL (s3://bucket/rows.jsonl, gs://...)
+    media_dir: Path | str | None = None  # absolute, or a URL
+    shard: InputShard | None = (
+        None  # only this range of rows (a cluster worker's share); not in the hash
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +114,7 @@ class LimitsSpec:
 
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
-    dir: Path | None = None  # absolute; None: --out or ./out/<name>
+    dir: Path | str | None = None  # absolute, or a URL; None: --out or ./out/<name>
     keep_fields: tuple[str, ...] = ()
 
 

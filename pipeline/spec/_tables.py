@@ -7,6 +7,7 @@ Errors are `_Bad`, as for every spec value.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -115,21 +116,38 @@ _INPUT_KEYS: dict[str, Parser] = {"path": _path, "media_dir": _path}
 
 
 def _input(section: _Section, base: Path) -> dict[str, Any]:
-    path = (base / section.require("path", 'path = "rows.jsonl"')).resolve()
-    if not path.is_file():
-        raise _Bad(
-            "input.path",
-            f"expected an existing JSONL or Parquet file, but {path} does not exist",
-        )
-    media_dir = None
-    if "media_dir" in section:
-        media_dir = (base / section.get("media_dir")).resolve()
-        if not media_dir.is_dir():
+    # A URL is checked when it is first read: loading a spec sends nothing.
+    given = section.require("path", 'path = "rows.jsonl"')
+    path: Path | str = given
+    if not is_url(given):
+        local = (base / given).resolve()
+        if not local.is_file():
             raise _Bad(
-                "input.media_dir",
-                f"expected an existing folder, but {media_dir} is not one",
+                "input.path",
+                f"expected an existing JSONL or Parquet file, but {local} does not exist",
             )
+        path = local
+    media_dir: Path | str | None = None
+    if "media_dir" in section:
+        given_dir: str = section.get("media_dir")
+        media_dir = given_dir.rstrip("/")
+        if not is_url(given_dir):
+            folder = (base / given_dir).resolve()
+            if not folder.is_dir():
+                raise _Bad(
+                    "input.media_dir",
+                    f"expected an existing folder, but {folder} is not one",
+                )
+            media_dir = folder
     return {"path": path, "media_dir": media_dir}
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(value: str) -> bool:
+    """`s3://bucket/key`, `gs://...` or any other `scheme://` except `file://`: a remote location."""
+    return bool(_URL.match(value)) and not value.lower().startswith("file://")
 
 
 _LIMITS_KEYS: dict[str, Parser] = {
@@ -176,7 +194,11 @@ def _output(section: _Section, base: Path) -> dict[str, Any]:
                 f'"{name}" is already an output column; remove it from keep_fields',
             )
     directory = section.get("dir")
+    if directory is not None and is_url(directory):
+        resolved: Path | str | None = directory.rstrip("/")
+    else:
+        resolved = None if directory is None else (base / directory).resolve()
     return {
-        "dir": None if directory is None else (base / directory).resolve(),
+        "dir": resolved,
         "keep_fields": keep,
     }

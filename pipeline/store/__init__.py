@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from ._backup import backup_journal
 from ._journal import Journal, JournalReader, JournalTotals
 from ._lock import holder_pid
 from ._protocols import RunJournal
+from ._reader import JOURNAL_NAME
 
 __all__ = (
+    "JOURNAL_NAME",
     "Journal",
     "JournalReader",
     "JournalTotals",
     "RunJournal",
+    "backup_journal",
     "holder_pid",
 )

@@ -27,6 +27,7 @@ from aiohttp import client_exceptions
 
 from pipeline.errors import AttemptError, RequestRejected, TransportError
 from pipeline.records import FileSlice, HttpRequest, HttpResponse
+from pipeline.storage import is_url, location
 
 STREAM_CHUNK_BYTES = 1024 * 1024
 
@@ -209,10 +210,15 @@ class AiohttpTransport:
 
 async def _check_slice(piece: FileSlice) -> None:
     try:
-        size = (await anyio.Path(piece.path).stat()).st_size
+        if is_url(
+            piece.path
+        ):  # media under a remote media_dir: streamed from the bucket
+            size = (await anyio.to_thread.run_sync(location(piece.path).info)).size
+        else:
+            size = (await anyio.Path(piece.path).stat()).st_size
     except OSError as exc:
         raise RequestRejected(
-            f"cannot read {piece.path}: {exc.strerror}", code="FILE_UNREADABLE"
+            f"cannot read {piece.path}: {exc.strerror or exc}", code="FILE_UNREADABLE"
         ) from None
     if piece.offset + piece.length > size:
         raise RequestRejected(
@@ -223,7 +229,12 @@ async def _check_slice(piece: FileSlice) -> None:
 
 async def _read_slice(piece: FileSlice) -> AsyncIterator[bytes]:
     """The slice's bytes, 1 MiB at a time, read in a worker thread: memory stays flat whatever the file's size."""
-    async with await anyio.open_file(piece.path, "rb") as file:
+    if is_url(piece.path):
+        remote = await anyio.to_thread.run_sync(location(piece.path).open_input)
+        opened = anyio.wrap_file(remote)
+    else:
+        opened = await anyio.open_file(piece.path, "rb")
+    async with opened as file:
         await file.seek(piece.offset)
         remaining = piece.length
         while remaining > 0:
