@@ -29,6 +29,7 @@ STATUS_OF_CODE = {
 # The texts the real service sends for the faults the emulator injects.
 FAULT_MESSAGES = {
     400: "Request contains an invalid argument.",
+    403: "The caller does not have permission",
     408: "Request timed out.",
     429: (
         "You exceeded your current quota, please check your plan and billing details. For more "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 DEFAULT_FAULT_MIX: tuple[str, ...] = (
     "429",
@@ -20,11 +21,12 @@ DEFAULT_FAULT_MIX: tuple[str, ...] = (
 class EmulatorConfig:
     """How the emulator listens, bills, limits, slows down and fails.
 
-    Limits (`rpm`, `tpm`, `rpd`) apply per (API key, model) over rolling windows; `window_s` is the
-    length of the rpm/tpm window (60 s like the real service, shorter in tests), `day_window_s` the
-    rpd one. Latency is `latency_ms` (the median when `latency_p99_ms` is set: lognormal) plus
+    Limits (`rpm`, `tpm`, `rpd`) apply per (API key, model); `window_s` is the length of the
+    rolling rpm/tpm window (60 s like the real service, shorter in tests). Latency is
+    `latency_ms` (the median when `latency_p99_ms` is set: lognormal) plus
     `ms_per_output_token` per output token, seeded by (`seed`, request body) so a given row sees
-    the same latency whatever order the client sends in.
+    the same latency whatever order the client sends in. The rpd window is the service's calendar
+    day (midnight America/Los_Angeles) unless `day_window_s` gives a rolling window.
     """
 
     host: str = "127.0.0.1"
@@ -38,7 +40,9 @@ class EmulatorConfig:
     tpm: int | None = None
     rpd: int | None = None
     window_s: float = 60.0
-    day_window_s: float = 86400.0
+    # The rpd window: None is the service's calendar day, which resets at midnight
+    # America/Los_Angeles; a number of seconds is a rolling window of that length (for tests).
+    day_window_s: float | None = None
     fault_rate: float = 0.0
     fault_mix: tuple[str, ...] = DEFAULT_FAULT_MIX
     hang_s: float = 30.0
@@ -52,6 +56,12 @@ class EmulatorConfig:
     require_key: bool = True
     # Seconds the server waits for in-flight requests (e.g. hangs) when it stops.
     shutdown_timeout_s: float = 1.0
+    # The day (YYYY-MM-DD) on which model lifecycles are evaluated (shut-down ids answer 404,
+    # deprecated ones are routed to newer models); None: today in America/Los_Angeles.
+    lifecycle_date: str | None = None
+    # Length (base64 characters) of each thoughtSignature on an image model's reply parts: real ones
+    # measured about 1.1 MB. 0 gives image replies the short signature of text replies.
+    image_signature_chars: int = 1_100_000
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -64,8 +74,21 @@ class EmulatorConfig:
                 f"fault_mix takes kinds from {', '.join(DEFAULT_FAULT_MIX)}; got {', '.join(unknown) or 'none'}"
             )
         for name in ("window_s", "day_window_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if self.lifecycle_date is not None:
+            try:
+                date.fromisoformat(self.lifecycle_date)
+            except ValueError:
+                raise ValueError(
+                    f"lifecycle_date must be a date such as 2026-12-01, got {self.lifecycle_date!r}"
+                ) from None
+        if self.image_signature_chars < 0:
+            raise ValueError(
+                f"image_signature_chars must not be negative, got {self.image_signature_chars}"
+            )
+
         for name in (
             "latency_ms",
             "ms_per_output_token",

@@ -4,15 +4,20 @@ A directive is written inside the prompt text, `[[emu:ITEM,ITEM...]]`; several b
 Items (N is an attempt count: only the first N attempts of this exact request body are affected;
 without `xN` every attempt is):
 
-    fail=CODE[xN]      answer CODE (400, 408, 429, 500, 503, 504) instead of the reply
-    retry=3s | 1.5 | none   the retryDelay of a 429 from `fail=429` (none: no RetryInfo)
+    fail=CODE[xN]      answer CODE (400, 403, 408, 429, 500, 503, 504) instead of the reply
+    error=NAME[xN]     answer a run-level error as the service words it (runerrors.NAMES): billing,
+                       location (400 FAILED_PRECONDITION), denied, leaked, suspended (403),
+                       quota_day, help_only, exhausted, spend_cap (429)
+    retry=3s | 1.5 | none   the retryDelay of a 429 from `fail=429` or `error=quota_day`
+                       (none: no RetryInfo)
     hang=S[xN]         stall S seconds, then answer normally
     reset[xN]          close the connection without answering
     malformed[xN]      200 with a body that is not JSON
     truncated[xN]      200 with the body cut in the middle
     latency=S          answer after S seconds instead of the configured latency
     block=REASON       promptFeedback.blockReason = REASON, no candidates
-    finish=REASON      a candidate with `content: {}`, finishReason REASON, safety ratings blocked
+    finish=REASON      a candidate with `content: {}` and finishReason REASON (safety ratings
+                       blocked and finishMessage where the service sends them, finish.py)
     max_tokens         finishReason MAX_TOKENS, `content: {"role": "model"}` and no parts
     image_safety       finishReason IMAGE_SAFETY and no image
     no_image           finishReason NO_IMAGE and no image
@@ -28,7 +33,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-FAIL_CODES = frozenset({400, 408, 429, 500, 503, 504})
+FAIL_CODES = frozenset({400, 403, 408, 429, 500, 503, 504})
+# error=NAME: the run-level errors of runerrors.py (kept here too, so parsing needs no I/O module).
+ERROR_NAMES = frozenset(
+    {"billing", "location", "denied", "leaked", "suspended", "quota_day", "help_only", "exhausted", "spend_cap"}
+)  # fmt: skip
 BLOCK_REASONS = frozenset(
     {"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"}
 )
@@ -42,6 +51,13 @@ FINISH_REASONS = frozenset(
         "PROHIBITED_CONTENT",
         "SPII",
         "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MALFORMED_RESPONSE",
+        "MISSING_THOUGHT_SIGNATURE",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "IMAGE_OTHER",
     }
 )
 RANDOM_KINDS = frozenset(
@@ -86,6 +102,8 @@ class Decision:
 
     status: int | None = None
     retry_s: float | None = None  # RetryInfo of a 429; None: no RetryInfo
+    error: str | None = None  # error=NAME: a run-level error (runerrors.named)
+    retry_none: bool = False  # `retry=none` with error=NAME
     hang_s: float = 0.0
     reset: bool = False
     malformed: bool = False
@@ -164,6 +182,13 @@ def _valued(key: str, value: str, raw: str) -> Limited:
                 f"bad emulator directive {raw!r}: status must be one of {sorted(FAIL_CODES)}"
             )
         return Limited(code, times)
+    if key == "error":
+        m = _ITEM.match(value.lower())
+        if m is None or m.group(1) not in ERROR_NAMES:
+            raise DirectiveError(
+                f"bad emulator directive {raw!r}: error must be one of {sorted(ERROR_NAMES)}"
+            )
+        return Limited(m.group(1), int(m.group(2)) if m.group(2) else None)
     if key == "latency":
         return Limited(_seconds(value, raw))
     if key == "block":
@@ -219,6 +244,11 @@ def decide(
             continue
         if name == "fail":
             kw["status"] = limited.value
+            transport = True
+        elif name == "error":
+            kw["error"] = limited.value
+            kw["retry_s"] = directives.retry_s
+            kw["retry_none"] = directives.retry_none
             transport = True
         elif name == "hang":
             kw["hang_s"] = limited.value

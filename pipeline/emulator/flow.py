@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import math
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults, synth
+from . import faults, signatures, synth
 from .apierror import ApiError, invalid
 from .config import EmulatorConfig
 from .files import FileStore
@@ -66,8 +67,8 @@ Writer = Callable[
 def error_response(err: ApiError, flavour: str) -> web.Response:
     if flavour == "openai":
         body: Any = err.openai_body()
-    elif flavour == "google-openai":
-        body = [err.google_body()]
+    elif flavour == "google-openai" or getattr(err, "in_list", False):
+        body = [err.google_body()]  # Google's compatible layer, and Vertex's 429s
     else:
         body = err.google_body()
     return web.Response(
@@ -124,8 +125,11 @@ def response_id(digest: bytes, attempt: int) -> str:
 def reply_key(req: GenRequest) -> bytes:
     """What seeds the reply: the parsed request, not the body's bytes. The same request sent through any
     front door (Gemini, Vertex, OpenAI-compatible) gets the same text and token counts, so a job can switch
-    providers and compare; fault attempts, latency and ids stay keyed on the exact body."""
-    return hashlib.sha256(repr(req).encode("utf-8")).digest()
+    providers and compare; fault attempts, latency and ids stay keyed on the exact body. The output limit
+    and includeThoughts do not change what the model writes, only how much of it is sent: a reply cut by
+    maxOutputTokens is the uncut reply's beginning."""
+    seed = dataclasses.replace(req, max_output=None, include_thoughts=False)
+    return hashlib.sha256(repr(seed).encode("utf-8")).digest()
 
 
 def signature(digest: bytes) -> str:
@@ -183,13 +187,17 @@ async def serve(
         if decision.reset:
             status = "reset"
             return reset(request)
-        if decision.status:
+        if decision.status or decision.error:
             if delay:
                 await asyncio.sleep(delay)
-            raise fault_error(decision, door.flavour)
+            raise fault_error(decision, door.flavour, model.id)
         res = synth.generate(
             req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
         )
+        if req.model.image_out and config.image_signature_chars:
+            res.signature = signatures.image_signature(
+                res.signature, config.image_signature_chars
+            )
         if config.ms_per_output_token:
             delay += (
                 config.ms_per_output_token
@@ -232,7 +240,11 @@ def reset(request: web.Request) -> web.StreamResponse:
 
 
 async def send_json(
-    request: web.Request, payload: Any, decision: faults.Decision, status: int = 200
+    request: web.Request,
+    payload: Any,
+    decision: faults.Decision,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     data = dumps(payload)
     if decision.malformed:
@@ -242,7 +254,11 @@ async def send_json(
         )
     if decision.truncated:
         response = web.StreamResponse(
-            status=status, headers={"Content-Type": "application/json; charset=UTF-8"}
+            status=status,
+            headers={
+                "Content-Type": "application/json; charset=UTF-8",
+                **(headers or {}),
+            },
         )
         response.content_length = len(data)
         await response.prepare(request)
@@ -251,5 +267,9 @@ async def send_json(
             request.transport.close()
         return response
     return web.Response(
-        status=status, body=data, content_type="application/json", charset="UTF-8"
+        status=status,
+        body=data,
+        content_type="application/json",
+        charset="UTF-8",
+        headers=headers,
     )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 
-from . import faults
+from . import faults, finish, lifecycle, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
 from .jsonio import dumps
-from .models import MODELS, ModelInfo, lookup
+from .models import MODELS, ModelInfo
 from .request import GenRequest, parse_count, parse_generate
 from .synth import GenResult
 
@@ -54,8 +55,11 @@ def vertex_key(request: web.Request, state: State) -> str:
     return token
 
 
-def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
-    """usageMetadata as the service writes it: zero fields left out."""
+def usage_json(
+    res: GenResult, vertex: bool = False, tier: str = tiers.STANDARD
+) -> dict[str, Any]:
+    """usageMetadata as the service writes it: zero fields left out; the served tier as
+    `serviceTier` (Gemini API) or `trafficType` (Vertex)."""
     usage: dict[str, Any] = {"promptTokenCount": res.prompt_tokens}
     if res.candidates_tokens:
         usage["candidatesTokenCount"] = res.candidates_tokens
@@ -74,7 +78,9 @@ def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
     if res.thoughts_tokens:
         usage["thoughtsTokenCount"] = res.thoughts_tokens
     if vertex:
-        usage["trafficType"] = "ON_DEMAND"
+        usage["trafficType"] = tiers.traffic_type(tier)
+    else:
+        usage["serviceTier"] = tier
     return usage
 
 
@@ -115,16 +121,23 @@ def candidate_json(
     candidate: dict[str, Any] = {"content": content}
     if final:
         candidate["finishReason"] = res.finish_reason
-        if res.function_call is not None:
-            candidate["finishMessage"] = "Model generated function call(s)."
-        if res.safety_blocked:
+        message = finish.finish_message(
+            res.finish_reason, res.function_call is not None
+        )
+        if message is not None:
+            candidate["finishMessage"] = message
+        if res.safety_blocked and res.finish_reason in finish.SAFETY_FINISHES:
             candidate["safetyRatings"] = SAFETY_RATINGS
     candidate["index"] = 0
     return candidate
 
 
 def response_json(
-    res: GenResult, model: str, rid: str, vertex: bool = False
+    res: GenResult,
+    model: str,
+    rid: str,
+    vertex: bool = False,
+    tier: str = tiers.STANDARD,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if res.block_reason:
@@ -132,9 +145,11 @@ def response_json(
             "blockReason": res.block_reason,
             "safetyRatings": SAFETY_RATINGS,
         }
+        if vertex:  # not supported on the Gemini API
+            out["promptFeedback"]["blockReasonMessage"] = finish.BLOCK_REASON_MESSAGE
     else:
         out["candidates"] = [candidate_json(res)]
-    out["usageMetadata"] = usage_json(res, vertex)
+    out["usageMetadata"] = usage_json(res, vertex, tier)
     out["modelVersion"] = model
     if vertex:
         out["createTime"] = (
@@ -145,9 +160,16 @@ def response_json(
 
 
 def _model(
-    name: str, method: str, vertex_path: str | None, version: str = "v1beta"
+    name: str,
+    method: str,
+    vertex_path: str | None,
+    version: str = "v1beta",
+    day: date | None = None,
 ) -> ModelInfo:
-    model = lookup(name)
+    """The model serving `name` on this door today: itself, or the newer model it is routed to;
+    404 for an unknown or shut-down id (lifecycle.py)."""
+    door = "vertex" if vertex_path is not None else "gemini"
+    model = lifecycle.resolve(name, door, day or lifecycle.today(None)).model
     if model is None:
         if vertex_path is not None:
             raise ApiError(
@@ -171,10 +193,14 @@ async def handle_model_action(
             ApiError(404, f"Method not found: {action}"), door.flavour
         )
     stream = action == "streamGenerateContent"
+    tier = [tiers.STANDARD]
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
-        model = _model(name, action, vertex_path, version)
-        return model, parse_generate(body, model, state.files.resolve)
+        day = lifecycle.today(state.config.lifecycle_date)
+        model = _model(name, action, vertex_path, version, day)
+        req = parse_generate(body, model, state.files.resolve)
+        tier[0] = tiers.served_tier(body, request.headers)
+        return model, req
 
     async def write(
         req_: web.Request,
@@ -183,11 +209,13 @@ async def handle_model_action(
         rid: str,
         decision: faults.Decision,
     ) -> web.StreamResponse:
+        headers = {} if vertex else {tiers.TIER_HEADER: tier[0]}
         if stream:
-            return await write_sse(req_, res, req.model.id, rid, decision, vertex)
-        return await send_json(
-            req_, response_json(res, req.model.id, rid, vertex), decision
-        )
+            return await write_sse(
+                req_, res, req.model.id, rid, decision, vertex, tier[0], headers
+            )
+        body = response_json(res, req.model.id, rid, vertex, tier[0])
+        return await send_json(req_, body, decision, headers=headers)
 
     return await serve(request, state, door, key, parse, write)
 
@@ -203,7 +231,8 @@ async def count_tokens(
     status = "200"
     try:
         body = parse_json(await read_body(request))
-        model = _model(name, "countTokens", vertex_path, version)
+        day = lifecycle.today(state.config.lifecycle_date)
+        model = _model(name, "countTokens", vertex_path, version, day)
         req = parse_count(body, model, state.files.resolve)
         details = [
             {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
@@ -228,16 +257,19 @@ async def write_sse(
     rid: str,
     decision: faults.Decision,
     vertex: bool,
+    tier: str = tiers.STANDARD,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """`data: {chunk}\\r\\n\\r\\n` events with cumulative usage; finishReason only on the last one."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
             "Content-Disposition": "attachment",
+            **(headers or {}),
         }
     )
     await response.prepare(request)
-    chunks = _chunks(res, model, rid, vertex)
+    chunks = _chunks(res, model, rid, vertex, tier)
     for i, chunk in enumerate(chunks):
         data = dumps(chunk)
         if decision.malformed and i == len(chunks) - 1:
@@ -257,14 +289,16 @@ async def write_sse(
     return response
 
 
-def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str, Any]]:
+def _chunks(
+    res: GenResult, model: str, rid: str, vertex: bool, tier: str = tiers.STANDARD
+) -> list[dict[str, Any]]:
     if (
         res.block_reason
         or res.empty_content
         or res.function_call is not None
         or not res.text
     ):
-        return [response_json(res, model, rid, vertex)]
+        return [response_json(res, model, rid, vertex, tier)]
     text = res.text
     cuts = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
     chunks = []
@@ -288,17 +322,23 @@ def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str
         chunk: dict[str, Any] = {
             "candidates": [candidate_json(partial, parts, final=i == 2)]
         }
-        chunk["usageMetadata"] = usage_json(partial, vertex)
+        chunk["usageMetadata"] = usage_json(partial, vertex, tier)
         chunk["modelVersion"] = model
         chunk["responseId"] = rid
         chunks.append(chunk)
     return chunks
 
 
+def _version(model_id: str) -> str:
+    """The family version of an id: gemini-3.1-pro-preview -> 3.1, gemini-4-argon -> 4.0."""
+    found = re.search(r"-(\d+)(?:\.(\d+))?(?:-|$)", model_id)
+    return f"{found.group(1)}.{found.group(2) or 0}" if found else "1.0"
+
+
 def model_resource(model: ModelInfo) -> dict[str, Any]:
     return {
         "name": f"models/{model.id}",
-        "version": "3.1" if "3.1" in model.id else "3.0",
+        "version": _version(model.id),
         "displayName": model.display_name,
         "description": f"{model.display_name} (served by the local emulator)",
         "inputTokenLimit": model.input_limit,
@@ -322,8 +362,15 @@ async def list_models(request: web.Request, state: State) -> web.Response:
         gemini_key(request, state)
     except ApiError as err:
         return error_response(err, "gemini")
+    day = lifecycle.today(state.config.lifecycle_date)
     return web.Response(
-        body=dumps({"models": [model_resource(m) for m in MODELS.values()]}),
+        body=dumps(
+            {
+                "models": [
+                    model_resource(m) for m in lifecycle.served_models("gemini", day)
+                ]
+            }
+        ),
         content_type="application/json",
     )
 
@@ -331,7 +378,11 @@ async def list_models(request: web.Request, state: State) -> web.Response:
 async def get_model(request: web.Request, state: State) -> web.Response:
     try:
         gemini_key(request, state)
-        model = lookup(request.match_info["model"])
+        day = lifecycle.today(state.config.lifecycle_date)
+        name = request.match_info["model"].removeprefix("models/")
+        found = lifecycle.resolve(name, "gemini", day)
+        # a routed id still describes itself; a shut-down one is gone
+        model = MODELS.get(name) if found.model is not None else None
         if model is None:
             raise ApiError(
                 404,

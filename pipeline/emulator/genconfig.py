@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import normalize as n
-from .apierror import invalid
+from .apierror import bad_value, invalid
 
 if TYPE_CHECKING:
     from .request import GenRequest
@@ -186,4 +186,4 @@ def _output_format(out: GenRequest, config: dict[str, Any]) -> None:
             f"{w}.response_schema",
         )
     if out.schema is not None and not isinstance(out.schema, (dict, bool)):
-        raise n.bad_value(f"{w}.response_schema", "Schema", out.schema)
+        raise bad_value(f"{w}.response_schema", "Schema", out.schema)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+THINKING_LEVELS = (
+    "MINIMAL",
+    "LOW",
+    "MEDIUM",
+    "HIGH",
+    "XHIGH",
+)  # XHIGH: Gemini 4 Hydrogen, Neon
 ASPECT_RATIOS = (
     "1:1",
     "2:3",
@@ -59,64 +65,99 @@ class ModelInfo:
         return dict(self.image_tokens).get(size, 1120)
 
 
-_PRO_IMAGE = {
-    "input_limit": 65_536,
-    "output_limit": 32_768,
-    "thinking_levels": ("LOW", "HIGH"),
-    "default_level": "HIGH",
-    "image_out": True,
-    "max_input_images": 14,
-    "image_sizes": ("1K", "2K", "4K"),
-    "image_tokens": (("1K", 1120), ("2K", 1120), ("4K", 2000)),
-}
-_FLASH_IMAGE = {
-    "input_limit": 131_072,
-    "output_limit": 32_768,
-    "thinking_levels": ("MINIMAL", "HIGH"),
-    "default_level": "MINIMAL",
-    "image_out": True,
-    "max_input_images": 14,
-    "image_sizes": ("512", "1K", "2K", "4K"),
-    "image_tokens": (("512", 747), ("1K", 1120), ("2K", 1680), ("4K", 2520)),
-    "aspect_ratios": ASPECT_RATIOS + EXTRA_ASPECT_RATIOS,
-}
-_ALL_LEVELS = {
-    "thinking_levels": THINKING_LEVELS,
-    "input_limit": 1_048_576,
-    "output_limit": 65_536,
-}
+def _text(
+    id: str,
+    name: str,
+    levels: tuple[str, ...],
+    default: str,
+    *,
+    input_limit: int = 1_048_576,
+    output_limit: int = 65_536,
+    can_disable_thinking: bool = False,
+) -> ModelInfo:
+    return ModelInfo(
+        id,
+        name,
+        input_limit,
+        output_limit,
+        levels,
+        default,
+        can_disable_thinking=can_disable_thinking,
+    )
 
+
+def _pro_image(id: str, name: str) -> ModelInfo:
+    return ModelInfo(
+        id, name, 65_536, 32_768, ("LOW", "HIGH"), "HIGH", image_out=True,
+        max_input_images=14, image_sizes=("1K", "2K", "4K"),
+        image_tokens=(("1K", 1120), ("2K", 1120), ("4K", 2000)),
+    )  # fmt: skip
+
+
+def _flash_image(
+    id: str, name: str, sizes: tuple[str, ...] = ("512", "1K", "2K", "4K")
+) -> ModelInfo:
+    return ModelInfo(
+        id, name, 131_072, 32_768, ("MINIMAL", "HIGH"), "MINIMAL", image_out=True,
+        max_input_images=14, image_sizes=sizes,
+        image_tokens=(("512", 747), ("1K", 1120), ("2K", 1680), ("4K", 2520)),
+        aspect_ratios=ASPECT_RATIOS + EXTRA_ASPECT_RATIOS,
+    )  # fmt: skip
+
+
+_MINIMAL_UP = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+_LOW_UP = ("LOW", "MEDIUM", "HIGH")
+_GEMINI_4_XHIGH = ("LOW", "MEDIUM", "HIGH", "XHIGH")
+
+# Every id the emulator can answer, as of late 2026 (reference 2026-12 section 1). Which of them a
+# Google front door still serves on a given day, and which it routes to a newer model, is decided by
+# lifecycle.py; the aggregator door (/v1/) serves every entry, retired ids included, as resellers do.
 MODELS: dict[str, ModelInfo] = {
     m.id: m
     for m in (
-        ModelInfo(
-            "gemini-3.1-pro-preview",
-            "Gemini 3.1 Pro Preview",
-            1_048_576,
-            65_536,
-            ("LOW", "MEDIUM", "HIGH"),
-            "HIGH",
-        ),
-        ModelInfo(
-            "gemini-3-flash-preview",
-            "Gemini 3 Flash Preview",
-            default_level="HIGH",
-            **_ALL_LEVELS,
-        ),  # type: ignore[arg-type]
-        ModelInfo(
+        # Gemini 4: thinking levels; Argon and Carbon default to medium, Hydrogen and Neon to high.
+        _text("gemini-4-argon", "Gemini 4 Argon", _LOW_UP, "MEDIUM"),
+        _text("gemini-4-carbon", "Gemini 4 Carbon", _LOW_UP, "MEDIUM"),
+        _text("gemini-4-hydrogen", "Gemini 4 Hydrogen", _GEMINI_4_XHIGH, "HIGH"),
+        _text("gemini-4-neon", "Gemini 4 Neon", _GEMINI_4_XHIGH, "HIGH"),
+        # Gemini 3.x text models.
+        _text("gemini-3.8-flash", "Gemini 3.8 Flash", _LOW_UP, "MEDIUM"),
+        _text("gemini-3.7-flash", "Gemini 3.7 Flash", _LOW_UP, "MEDIUM"),
+        _text("gemini-3.6-flash", "Gemini 3.6 Flash", _MINIMAL_UP, "MEDIUM"),
+        _text("gemini-3.5-flash", "Gemini 3.5 Flash", _MINIMAL_UP, "MEDIUM"),
+        _text("gemini-3.5-flash-lite", "Gemini 3.5 Flash-Lite", _MINIMAL_UP, "MINIMAL"),
+        _text("gemini-3.1-flash-lite", "Gemini 3.1 Flash-Lite", _MINIMAL_UP, "MINIMAL"),
+        _text("gemini-3.1-pro-preview", "Gemini 3.1 Pro Preview", _LOW_UP, "HIGH"),
+        _text("gemini-3-flash-preview", "Gemini 3 Flash Preview", _MINIMAL_UP, "HIGH"),
+        _text(
             "gemini-3.1-flash-lite-preview",
             "Gemini 3.1 Flash-Lite Preview",
-            default_level="MINIMAL",
-            **_ALL_LEVELS,  # type: ignore[arg-type]
+            _MINIMAL_UP,
+            "MINIMAL",
         ),
-        ModelInfo(
-            "gemini-3-pro-image-preview", "Nano Banana Pro (preview)", **_PRO_IMAGE
-        ),  # type: ignore[arg-type]
-        ModelInfo("gemini-3-pro-image", "Nano Banana Pro", **_PRO_IMAGE),  # type: ignore[arg-type]
-        ModelInfo(
-            "gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)", **_FLASH_IMAGE
-        ),  # type: ignore[arg-type]
-        ModelInfo("gemini-3.1-flash-image", "Nano Banana 2", **_FLASH_IMAGE),  # type: ignore[arg-type]
+        # Gemini 2.5: thinking by budget only (no levels); Flash and Flash-Lite can turn it off.
+        _text("gemini-2.5-pro", "Gemini 2.5 Pro", (), "MEDIUM"),
+        _text(
+            "gemini-2.5-flash",
+            "Gemini 2.5 Flash",
+            (),
+            "MEDIUM",
+            can_disable_thinking=True,
+        ),
+        _text(
+            "gemini-2.5-flash-lite",
+            "Gemini 2.5 Flash-Lite",
+            (),
+            "MINIMAL",
+            can_disable_thinking=True,
+        ),
+        # Image models (Nano Banana).
+        _pro_image("gemini-3-pro-image", "Nano Banana Pro"),
+        _pro_image("gemini-3-pro-image-preview", "Nano Banana Pro (preview)"),
+        _flash_image("gemini-3.1-flash-image", "Nano Banana 2"),
+        _flash_image("gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)"),
+        _flash_image("gemini-nano-banana-2.1", "Nano Banana 2.1", ("1K", "2K", "4K")),
+        _flash_image("gemini-3.1-flash-lite-image", "Nano Banana 2 Lite"),
     )
 }
 

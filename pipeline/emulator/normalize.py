@@ -72,7 +72,7 @@ def as_float(value: Any, where: str) -> float:
 def as_bool(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
-    if value in ("true", "false"):
+    if isinstance(value, str) and value in ("true", "false"):
         return value == "true"
     raise bad_value(where, "TYPE_BOOL", value)
 
@@ -158,7 +158,7 @@ TOOL_CONFIG = frozenset(
 COUNT_TOKENS = frozenset({"contents", "generateContentRequest"})
 
 THINKING_LEVEL_ENUM = frozenset(
-    {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"}
+    {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"}
 )
 MEDIA_RESOLUTION_ENUM = frozenset(
     {"MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM", "MEDIA_RESOLUTION_HIGH",

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults
+from . import faults, lifecycle
 from .apierror import ApiError, unauthenticated
 from .flow import Door, State, error_response, send_json, serve
 from .jsonio import dumps
@@ -127,8 +127,13 @@ async def chat(request: web.Request, state: State, door: Door) -> web.StreamResp
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         nonlocal stream
-        model, req = chat_request(body, door.flavour, state.files)
-        model_names["name"] = str(body.get("model"))
+        day = lifecycle.today(state.config.lifecycle_date)
+        model, req = chat_request(body, door.flavour, state.files, day)
+        # Google's layer names the model that served (a routed id names its newer model); an
+        # aggregator echoes its own name
+        model_names["name"] = (
+            model.id if door.flavour == "google-openai" else str(body.get("model"))
+        )
         stream = bool(body.get("stream"))
         return model, req
 
@@ -160,7 +165,8 @@ async def images(request: web.Request, state: State, door: Door) -> web.StreamRe
     fmt = {"value": "b64_json"}
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
-        model, req, fmt["value"] = images_request(body, door.flavour, state.files)
+        day = lifecycle.today(state.config.lifecycle_date)
+        model, req, fmt["value"] = images_request(body, door.flavour, state.files, day)
         return model, req
 
     async def write(
@@ -208,7 +214,11 @@ async def list_models(request: web.Request, state: State, door: Door) -> web.Res
         bearer_key(request, state)
     except ApiError as err:
         return error_response(err, door.flavour)
-    names = list(MODELS) + (list(OPENAI_ALIASES) if door.flavour == "openai" else [])
+    if door.flavour == "openai":  # an aggregator lists every id it resells
+        names = list(MODELS) + list(OPENAI_ALIASES)
+    else:
+        day = lifecycle.today(state.config.lifecycle_date)
+        names = [m.id for m in lifecycle.served_models(door.flavour, day)]
     prefix = "models/" if door.flavour == "google-openai" else ""
     data = [
         {"id": prefix + name, "object": "model", "created": 0, "owned_by": "google"}

@@ -7,11 +7,14 @@ layer does, so limits such as maxOutputTokens or thinking levels are checked onc
 from __future__ import annotations
 
 import mimetypes
+from datetime import date
 from typing import Any
 
+from . import lifecycle
 from .apierror import ApiError, invalid
 from .files import FileStore
 from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
+from .openai_strict import check_chat_keys
 from .request import GenRequest, parse_generate
 
 _EFFORTS = ("minimal", "low", "medium", "high")
@@ -26,8 +29,10 @@ _AUDIO_FORMATS = {
 }
 
 
-def resolve_model(name: Any, flavour: str) -> tuple[ModelInfo, str | None]:
-    """The model answering `name`, and the thinking level an alias forces."""
+def resolve_model(
+    name: Any, flavour: str, day: date | None = None
+) -> tuple[ModelInfo, str | None]:
+    """The model answering `name` on `day` (lifecycle.py), and the thinking level an alias forces."""
     if not isinstance(name, str) or not name:
         raise invalid("you must provide a model parameter", "model")
     plain = (
@@ -40,7 +45,7 @@ def resolve_model(name: Any, flavour: str) -> tuple[ModelInfo, str | None]:
         target = lookup(alias.openai_alias_of or "")
         if target is not None:
             return target, alias.default_level
-    model = lookup(plain)
+    model = lifecycle.resolve(plain, flavour, day or lifecycle.today(None)).model
     if model is None:
         if flavour == "openai":
             raise ApiError(
@@ -54,6 +59,22 @@ def resolve_model(name: Any, flavour: str) -> tuple[ModelInfo, str | None]:
             f"models/{plain} is not found for API version v1main, or is not supported for generateContent. Call ModelService.ListModels to see the list of available models and their supported methods.",
         )
     return model, None
+
+
+# reasoning_effort on the Gemini 2.5 models, which think by budget (compatibility table).
+_EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+
+
+def effort_thinking(effort: Any, model: ModelInfo) -> dict[str, Any]:
+    """reasoning_effort -> the thinkingConfig the compatibility layer sends: a level on Gemini 3 and
+    later, a budget on Gemini 2.5 (`none` turns thinking off where the model allows it)."""
+    if model.thinking_levels:
+        return {"thinkingLevel": effort_level(effort, model)}
+    if effort == "none" and model.can_disable_thinking:
+        return {"thinkingBudget": 0}
+    if effort not in _EFFORT_BUDGETS:
+        effort_level(effort, model)  # the same 400 as on the other models
+    return {"thinkingBudget": _EFFORT_BUDGETS[effort]}
 
 
 def effort_level(effort: Any, model: ModelInfo) -> str:
@@ -88,11 +109,13 @@ def _google_extras(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_request(
-    body: Any, flavour: str, files: FileStore
+    body: Any, flavour: str, files: FileStore, day: date | None = None
 ) -> tuple[ModelInfo, GenRequest]:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    model, forced = resolve_model(body.get("model"), flavour)
+    if flavour == "google-openai":
+        check_chat_keys(body)
+    model, forced = resolve_model(body.get("model"), flavour, day)
     google = _google_extras(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -184,7 +207,7 @@ def chat_request(
     if forced is not None:
         config["thinkingConfig"] = {"thinkingLevel": forced}
     elif effort is not None:
-        config["thinkingConfig"] = {"thinkingLevel": effort_level(effort, model)}
+        config["thinkingConfig"] = effort_thinking(effort, model)
     elif thinking is not None:
         config["thinkingConfig"] = thinking
     if google.get("image_config") is not None:
@@ -202,10 +225,31 @@ def chat_request(
             {"name": f.get("name"), "description": f.get("description", ""), "parametersJsonSchema": f.get("parameters") or {"type": "object"}}
             for f in tools if isinstance(f, dict)
         ]}]  # fmt: skip
+    if body.get("tool_choice") is not None:
+        gemini["toolConfig"] = {
+            "functionCallingConfig": _tool_choice(body["tool_choice"])
+        }
     for key in ("safety_settings", "cached_content"):
         if google.get(key) is not None:
             gemini[key] = google[key]
     return model, parse_generate(gemini, model, files.resolve)
+
+
+def _tool_choice(choice: Any) -> dict[str, Any]:
+    """OpenAI's tool_choice -> Gemini's functionCallingConfig: none -> NONE, auto -> AUTO,
+    required -> ANY, a named function -> ANY restricted to it."""
+    modes = {"none": "NONE", "auto": "AUTO", "required": "ANY"}
+    if isinstance(choice, str) and choice in modes:
+        return {"mode": modes[choice]}
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+        if isinstance(name, str) and name:
+            return {"mode": "ANY", "allowedFunctionNames": [name]}
+    raise invalid(
+        f"Invalid value for tool_choice: {choice!r}. Use none, auto, required or "
+        '{"type": "function", "function": {"name": ...}}.',
+        "tool_choice",
+    )
 
 
 def _parts(content: Any, where: str, allow_empty: bool = False) -> list[dict[str, Any]]:
@@ -272,12 +316,12 @@ def _data_url(url: str, where: str) -> dict[str, str]:
 
 
 def images_request(
-    body: Any, flavour: str, files: FileStore
+    body: Any, flavour: str, files: FileStore, day: date | None = None
 ) -> tuple[ModelInfo, GenRequest, str]:
     """An images/generations body; returns the model, the request and the response_format."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    model, _ = resolve_model(body.get("model"), flavour)
+    model, _ = resolve_model(body.get("model"), flavour, day)
     if not model.image_out:
         raise invalid(f"Model {model.id} does not support image generation.", "model")
     prompt = body.get("prompt")

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import normalize as n
-from .apierror import ApiError, invalid
+from .apierror import ApiError, bad_value, invalid
+from .functioncalling import parse_function_calling
 from .genconfig import check_generation_config
 from .media import (
     MAX_INLINE_PDF_BYTES,
@@ -46,6 +47,8 @@ class GenRequest:
     enum_mode: bool = False
     schema: Any = None  # JSON Schema (OpenAPI schemas are converted)
     functions: dict[str, Any] = field(default_factory=dict)
+    function_mode: str = "AUTO"  # toolConfig.functionCallingConfig.mode
+    allowed_functions: tuple[str, ...] = ()  # ...allowedFunctionNames (ANY, VALIDATED)
     text_out: bool = True
     image_out: bool = False
     aspect_ratio: str = "1:1"
@@ -110,14 +113,7 @@ def parse_generate(
         _tool(out, tool, f"tools[{i}]")
     if req.get("toolConfig") is not None:
         tc = n.fields(req["toolConfig"], n.TOOL_CONFIG, "tool_config")
-        fcc = tc.get("functionCallingConfig") or {}
-        if isinstance(fcc, dict) and "mode" in fcc:
-            n.enum(
-                fcc["mode"],
-                n.FUNCTION_MODE_ENUM,
-                "tool_config.function_calling_config.mode",
-                "FunctionCallingConfig.Mode",
-            )
+        parse_function_calling(out, tc)
     for i, setting in enumerate(
         n.as_list(req.get("safetySettings") or [], "safetySettings")
     ):
@@ -237,7 +233,7 @@ def _inline(blob: dict[str, Any], where: str) -> MediaInfo:
         raise invalid(f"Unsupported MIME type: {mime}", f"{where}.mime_type")
     data = blob.get("data")
     if not isinstance(data, str):
-        raise n.bad_value(f"{where}.data", "TYPE_BYTES", data)
+        raise bad_value(f"{where}.data", "TYPE_BYTES", data)
     try:
         raw = decode_base64(data)
     except MediaError:

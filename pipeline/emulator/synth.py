@@ -71,6 +71,7 @@ _THOUGHT_RANGES = {
     "LOW": (100, 300),
     "MEDIUM": (400, 1000),
     "HIGH": (1000, 3000),
+    "XHIGH": (3000, 8000),
 }
 
 
@@ -193,13 +194,28 @@ def _text(req: GenRequest, rng: random.Random, decision: Decision) -> str:
 
 
 def _function_call(req: GenRequest, rng: random.Random) -> dict[str, Any] | None:
-    if not req.functions or "call:" not in req.last_user_text:
+    """A call when the prompt asks for one (`call:NAME`) and the mode allows it; mode ANY always
+    calls (the asked function if allowed, else one of the allowed ones), NONE never does."""
+    if not req.functions or req.function_mode == "NONE":
         return None
-    for name, schema in req.functions.items():
-        if f"call:{name}" in req.last_user_text:
-            args = schemagen.generate(schema, rng) if schema else {}
-            return {"name": name, "args": args if isinstance(args, dict) else {}}
-    return None
+    allowed = [
+        name
+        for name in req.functions
+        if not req.allowed_functions or name in req.allowed_functions
+    ]
+    text = req.last_user_text
+    name = (
+        next((f for f in allowed if f"call:{f}" in text), None)
+        if "call:" in text
+        else None
+    )
+    if name is None and req.function_mode == "ANY":
+        name = allowed[rng.randrange(len(allowed))]
+    if name is None:
+        return None
+    schema = req.functions[name]
+    args = schemagen.generate(schema, rng) if schema else {}
+    return {"name": name, "args": args if isinstance(args, dict) else {}}
 
 
 def _image(

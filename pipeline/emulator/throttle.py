@@ -1,63 +1,35 @@
 """Error replies that tell the client to slow down or retry: 429s from the limits and injected faults.
 
 429 RESOURCE_EXHAUSTED carries QuotaFailure (which limit), Help and RetryInfo (when the window
-admits the request again); on the OpenAI-compatible routes also `retry-after`, `retry-after-ms`
-and `x-ratelimit-*` headers, as OpenAI sends them.
+admits the request again), Vertex's 429 none of them (runerrors.py); on the OpenAI-compatible
+routes also `retry-after`, `retry-after-ms` and `x-ratelimit-*` headers, as OpenAI sends them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from . import faults
+from . import faults, runerrors
 from .apierror import ApiError, fault
-from .quotas import QUOTA_IDS, Quotas, Refusal
+from .quotas import Quotas, Refusal
+from .runerrors import HELP, duration
 
-HELP = {
-    "@type": "type.googleapis.com/google.rpc.Help",
-    "links": [
-        {
-            "description": "Learn more about Gemini API quotas",
-            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
-        }
-    ],
-}
+__all__ = ("HELP", "duration", "fault_error", "quota_error", "rate_limit_headers")
 
 
 def quota_error(refusal: Refusal, model: str, flavour: str, quotas: Quotas) -> ApiError:
-    """429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo (and OpenAI's headers)."""
-    quota_id, metric = QUOTA_IDS[refusal.kind]
+    """429 from a server-side limit: Google's QuotaFailure, Help and RetryInfo (its 2026 message);
+    Vertex's own list-wrapped body; OpenAI's message and headers on the compatible routes."""
     wait = refusal.retry_after_s
-    details = [
-        {
-            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-            "violations": [
-                {
-                    "quotaMetric": metric,
-                    "quotaId": quota_id,
-                    "quotaDimensions": {"location": "global", "model": model},
-                    "quotaValue": str(refusal.limit),
-                }
-            ],
-        },
-        HELP,
-        {
-            "@type": "type.googleapis.com/google.rpc.RetryInfo",
-            "retryDelay": duration(wait),
-        },
-    ]
-    headers: dict[str, str] = {}
-    message = faults_message_429(flavour, refusal, wait)
+    if flavour == "vertex":
+        return runerrors.vertex_exhausted()
+    err = runerrors.quota_exceeded(refusal.kind, model, refusal.limit, wait)
+    if flavour == "openai":
+        err.message = faults_message_429(flavour, refusal, wait)
     if flavour in ("openai", "google-openai"):
-        headers = rate_limit_headers(wait, quotas, refusal)
-    return ApiError(
-        429,
-        message,
-        details=details,
-        headers=headers,
-        openai_type="tokens" if refusal.kind == "tpm" else "requests",
-    )
+        err.headers = rate_limit_headers(wait, quotas, refusal)
+    err.openai_type = "tokens" if refusal.kind == "tpm" else "requests"
+    return err
 
 
 def faults_message_429(flavour: str, refusal: Refusal, wait: float) -> str:
@@ -69,11 +41,8 @@ def faults_message_429(flavour: str, refusal: Refusal, wait: float) -> str:
         }[refusal.kind]
         return f"Rate limit reached on {unit}: Limit {refusal.limit}. Please try again in {wait:.3f}s."
     if flavour == "vertex":
-        return "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
-    return (
-        "You exceeded your current quota, please check your plan and billing details. For more information on this "
-        "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
-    )
+        return runerrors.VERTEX_429
+    return runerrors.QUOTA_MESSAGE
 
 
 def rate_limit_headers(
@@ -88,7 +57,11 @@ def rate_limit_headers(
         if spec is None:
             continue
         remaining = (
-            refusal.remaining_requests if kind == "rpm" else refusal.remaining_tokens
+            None
+            if refusal is None
+            else refusal.remaining_requests
+            if kind == "rpm"
+            else refusal.remaining_tokens
         )
         headers[f"x-ratelimit-limit-{name}"] = str(spec[1])
         headers[f"x-ratelimit-remaining-{name}"] = str(
@@ -100,37 +73,21 @@ def rate_limit_headers(
     return headers
 
 
-def duration(seconds: float) -> str:
-    """A protobuf Duration as JSON writes it: "26s", "1.250s"."""
-    if abs(seconds - round(seconds)) < 1e-9:
-        return f"{round(seconds)}s"
-    return f"{seconds:.3f}s"
-
-
-def fault_error(decision: faults.Decision, flavour: str) -> ApiError:
-    err = fault(decision.status or 500)
-    if decision.status == 429:
-        details: list[dict[str, Any]] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [
-                    {
-                        "quotaMetric": QUOTA_IDS["rpm"][1],
-                        "quotaId": QUOTA_IDS["rpm"][0],
-                        "quotaValue": "0",
-                    }
-                ],
-            },
-            HELP,
-        ]
-        if decision.retry_s is not None:
-            details.append(
-                {
-                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                    "retryDelay": duration(decision.retry_s),
-                }
-            )
-            if flavour in ("openai", "google-openai"):
-                err.headers = rate_limit_headers(decision.retry_s, None, None)
-        err.details = details
+def fault_error(decision: faults.Decision, flavour: str, model: str = "") -> ApiError:
+    """The error a `fail=CODE` or `error=NAME` directive (or a random fault) asks for."""
+    if decision.error:
+        err = runerrors.named(
+            decision.error, model, decision.retry_s, decision.retry_none
+        )
+    elif decision.status == 429:
+        err = runerrors.quota_exceeded("rpm", model, 0, decision.retry_s)
+    else:
+        return fault(decision.status or 500)
+    if err.code == 429 and flavour == "vertex":
+        return runerrors.vertex_exhausted()
+    retry = next(
+        (d["retryDelay"] for d in err.details or [] if "retryDelay" in d), None
+    )
+    if retry is not None and flavour in ("openai", "google-openai"):
+        err.headers = rate_limit_headers(float(retry[:-1]), None, None)
     return err

@@ -14,7 +14,8 @@ from pipeline.emulator import EmulatorServer
 KEY = "test-key"
 PRO = "gemini-3.1-pro-preview"
 FLASH = "gemini-3-flash-preview"
-IMAGE = "gemini-3-pro-image-preview"
+IMAGE = "gemini-3-pro-image"
+IMAGE_PREVIEW = "gemini-3-pro-image-preview"  # shut down at Google 2026-06-25, resold by aggregators
 
 
 def text_body(text: str, **config: Any) -> dict[str, Any]:
