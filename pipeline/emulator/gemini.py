@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults
+from . import faults, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
 from .jsonio import dumps
@@ -62,11 +62,17 @@ def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
     usage["totalTokenCount"] = (
         res.prompt_tokens + res.candidates_tokens + res.thoughts_tokens
     )
+    if res.cache_details:
+        usage["cachedContentTokenCount"] = res.cached_tokens
     details = [
         {"modality": m, "tokenCount": c} for m, c in res.prompt_details.items() if c
     ]
     if details:
         usage["promptTokensDetails"] = details
+    if res.cache_details:
+        usage["cacheTokensDetails"] = [
+            {"modality": m, "tokenCount": c} for m, c in res.cache_details.items()
+        ]
     if res.image_tokens:
         usage["candidatesTokensDetails"] = [
             {"modality": "IMAGE", "tokenCount": res.image_tokens}
@@ -74,7 +80,9 @@ def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
     if res.thoughts_tokens:
         usage["thoughtsTokenCount"] = res.thoughts_tokens
     if vertex:
-        usage["trafficType"] = "ON_DEMAND"
+        usage["trafficType"] = tiers.TRAFFIC_TYPES.get(res.service_tier, "ON_DEMAND")
+    elif res.service_tier:
+        usage["serviceTier"] = res.service_tier
     return usage
 
 
@@ -165,7 +173,9 @@ async def handle_model_action(
     """POST .../models/{model}:{action} for generateContent, streamGenerateContent and countTokens."""
     vertex = door.flavour == "vertex"
     if action == "countTokens":
-        return await count_tokens(request, state, door, name, vertex_path, version)
+        return await count_tokens(
+            request, state, door, name, vertex_path, version, key=key
+        )
     if action not in ("generateContent", "streamGenerateContent"):
         return error_response(
             ApiError(404, f"Method not found: {action}"), door.flavour
@@ -174,7 +184,9 @@ async def handle_model_action(
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         model = _model(name, action, vertex_path, version)
-        return model, parse_generate(body, model, state.files.resolve)
+        return model, parse_generate(
+            body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
+        )
 
     async def write(
         req_: web.Request,
@@ -199,18 +211,25 @@ async def count_tokens(
     name: str,
     vertex_path: str | None,
     version: str,
+    key: str = "",
 ) -> web.StreamResponse:
     status = "200"
     try:
         body = parse_json(await read_body(request))
         model = _model(name, "countTokens", vertex_path, version)
-        req = parse_count(body, model, state.files.resolve)
+        req = parse_count(body, model, state.files.resolve, state.caches.resolver(key))
         details = [
             {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
         ]
         out: dict[str, Any] = {"totalTokens": req.prompt_tokens}
+        if req.cache_details:
+            out["cachedContentTokenCount"] = req.cached_tokens
         if details:
             out["promptTokensDetails"] = details
+        if req.cache_details:
+            out["cacheTokensDetails"] = [
+                {"modality": m, "tokenCount": c} for m, c in req.cache_details.items()
+            ]
         return web.Response(
             body=dumps(out), content_type="application/json", charset="UTF-8"
         )
@@ -274,6 +293,7 @@ def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str
             prompt_tokens=res.prompt_tokens, prompt_details=res.prompt_details, thoughts_tokens=res.thoughts_tokens,
             text_tokens=(res.text_tokens * cuts[i + 1]) // max(1, len(text)), finish_reason=res.finish_reason,
             image_tokens=res.image_tokens if i == 2 else 0,
+            service_tier=res.service_tier, cache_details=res.cache_details,
         )  # fmt: skip
         parts: list[dict[str, Any]] = []
         if i == 0 and res.thought_text:
