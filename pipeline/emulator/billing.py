@@ -108,12 +108,23 @@ PRICES: dict[str, tuple[tuple[date, Price], ...]] = {
 }
 
 
+_TODAY: dict[tuple[str, int], Price | None] = {}  # (model, UTC day number) -> row
+
+
 def price(model: str, day: date | None = None) -> Price | None:
     """The Standard price row of `model` in force on `day` (today, UTC, by default)."""
+    if day is None:
+        key = (model, int(time.time() // 86400))
+        try:
+            return _TODAY[key]
+        except KeyError:
+            if len(_TODAY) > 4096:
+                _TODAY.clear()
+            found = _TODAY[key] = price(model, datetime.now(UTC).date())
+            return found
     steps = PRICES.get(model)
     if steps is None:
         return None
-    day = day or datetime.now(UTC).date()
     chosen = steps[0][1]
     for start, row in steps:
         if start <= day:
@@ -124,9 +135,43 @@ def price(model: str, day: date | None = None) -> Price | None:
 def _by_modality(
     details: dict[str, int], rate: float, audio_rate: float | None
 ) -> float:
+    if audio_rate is None or "AUDIO" not in details:
+        return sum(details.values()) * rate
     return sum(
-        count * (audio_rate if m == "AUDIO" and audio_rate is not None else rate)
-        for m, count in details.items()
+        count * (audio_rate if m == "AUDIO" else rate) for m, count in details.items()
+    )
+
+
+def request_usd(
+    model: str,
+    tier: str,
+    prompt_details: dict[str, int],
+    cache_details: dict[str, int],
+    output_tokens: int,
+    image_tokens: int,
+) -> tuple[float, float, float] | None:
+    """USD of one reply: (fresh input, cached input, output), or None for an unpriced model.
+
+    `output_tokens`: text and thinking; `image_tokens`: at the image rate where the row has one."""
+    row = price(model)
+    if row is None:
+        return None
+    if row.long is not None and sum(prompt_details.values()) > LONG_PROMPT:
+        row = row.long
+    scale = TIER_MULTIPLIER.get(tier, 1.0) / 1e6
+    image_rate = row.image_output if row.image_output is not None else row.output
+    output = (output_tokens * row.output + image_tokens * image_rate) * scale
+    if not cache_details:
+        return (
+            _by_modality(prompt_details, row.input, row.input_audio) * scale,
+            0.0,
+            output,
+        )
+    fresh = {m: max(0, c - cache_details.get(m, 0)) for m, c in prompt_details.items()}
+    return (
+        _by_modality(fresh, row.input, row.input_audio) * scale,
+        _by_modality(cache_details, row.cached, row.cached_audio) * scale,
+        output,
     )
 
 
@@ -138,23 +183,15 @@ def request_cost(
     output_tokens: int,
     image_tokens: int,
 ) -> dict[str, float] | None:
-    """USD of one reply by part (input, cached_input, output), or None for an unpriced model.
-
-    `output_tokens`: text and thinking; `image_tokens`: at the image rate where the row has one."""
-    row = price(model)
-    if row is None:
-        return None
-    if row.long is not None and sum(prompt_details.values()) > LONG_PROMPT:
-        row = row.long
-    fresh = {m: max(0, c - cache_details.get(m, 0)) for m, c in prompt_details.items()}
-    scale = TIER_MULTIPLIER.get(tier, 1.0) / 1e6
-    image_rate = row.image_output if row.image_output is not None else row.output
-    return {
-        "input": _by_modality(fresh, row.input, row.input_audio) * scale,
-        "cached_input": _by_modality(cache_details, row.cached, row.cached_audio)
-        * scale,
-        "output": (output_tokens * row.output + image_tokens * image_rate) * scale,
-    }
+    """`request_usd` by name: {"input", "cached_input", "output"}."""
+    usd = request_usd(
+        model, tier, prompt_details, cache_details, output_tokens, image_tokens
+    )
+    return (
+        None
+        if usd is None
+        else dict(zip(("input", "cached_input", "output"), usd, strict=True))
+    )
 
 
 @dataclass(slots=True)
@@ -217,7 +254,9 @@ class Billing:
         """Book one generated reply served at `tier` (`lost`: billed, but the client got no usable body)."""
         cached = sum(cache_details.values())
         if not lost:
-            kinds = self.tokens_by_tier.setdefault(tier, dict.fromkeys(TOKEN_KINDS, 0))
+            kinds = self.tokens_by_tier.get(tier)
+            if kinds is None:
+                kinds = self.tokens_by_tier[tier] = dict.fromkeys(TOKEN_KINDS, 0)
             kinds["input"] += sum(prompt_details.values())
             kinds["output"] += output
             kinds["thinking"] += thinking
@@ -228,15 +267,17 @@ class Billing:
                 self.implicit_cached_tokens += cached
             else:
                 self.cached_input_tokens += cached
-        parts = request_cost(
+        usd = request_usd(
             model, tier, prompt_details, cache_details, output + thinking, image_output
         )
-        if parts is None:
+        if usd is None:
             self.unpriced.add(model)
             return
-        for part, usd in parts.items():
-            self.cost[part] += usd
-            self.cost_by_tier[tier] = self.cost_by_tier.get(tier, 0.0) + usd
+        cost = self.cost
+        cost["input"] += usd[0]
+        cost["cached_input"] += usd[1]
+        cost["output"] += usd[2]
+        self.cost_by_tier[tier] = self.cost_by_tier.get(tier, 0.0) + sum(usd)
 
     # -- explicit caches --------------------------------------------------------------------------
 

@@ -187,7 +187,6 @@ def _content(
     details = out.prompt_details
     user_texts: list[str] = []
     for j, raw in enumerate(parts):
-        before = dict(out.prompt_details)
         pw = f"{where}.parts[{j}]"
         part = n.fields(raw, n.PART, pw)
         data = [k for k in n.PART_DATA if k in part]
@@ -202,6 +201,7 @@ def _content(
                 pw,
             )
         kind = data[0]
+        before = None if kind == "text" else dict(details)  # for part_tokens
         part_res = resolution
         if (
             isinstance(part.get("mediaResolution"), dict)
@@ -235,7 +235,9 @@ def _content(
                 json.dumps(part[kind], separators=(",", ":"))
             )
         out.part_tokens.append(
-            {
+            {"TEXT": text_tokens(part["text"])}
+            if before is None
+            else {
                 m: c - before.get(m, 0)
                 for m, c in details.items()
                 if c != before.get(m, 0)
