@@ -341,3 +341,21 @@ def test_prices_follow_the_dated_steps_and_long_prompts() -> None:
     assert audio is not None and audio["input"] == pytest.approx(
         (1000 * 0.5 + 1000 * 1.0) / 2 / 1e6
     )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"flex_shed_status": 500},
+        {"flex_jitter": 1.5},
+        {"flex_latency_s": -1.0},
+        {"flex_capacity": -1},
+        {"priority_allowance_rpm": -2},
+        {"implicit_cache_ttl_s": -1.0},
+    ],
+)
+def test_tier_settings_are_checked(bad: dict[str, Any]) -> None:
+    from pipeline.emulator import EmulatorConfig
+
+    with pytest.raises(ValueError):
+        EmulatorConfig(**bad)
