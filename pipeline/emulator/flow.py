@@ -279,7 +279,11 @@ def reset(request: web.Request) -> web.StreamResponse:
 
 
 async def send_json(
-    request: web.Request, payload: Any, decision: faults.Decision, status: int = 200
+    request: web.Request,
+    payload: Any,
+    decision: faults.Decision,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     data = dumps(payload)
     if decision.malformed:
@@ -289,7 +293,11 @@ async def send_json(
         )
     if decision.truncated:
         response = web.StreamResponse(
-            status=status, headers={"Content-Type": "application/json; charset=UTF-8"}
+            status=status,
+            headers={
+                "Content-Type": "application/json; charset=UTF-8",
+                **(headers or {}),
+            },
         )
         response.content_length = len(data)
         await response.prepare(request)
@@ -298,5 +306,9 @@ async def send_json(
             request.transport.close()
         return response
     return web.Response(
-        status=status, body=data, content_type="application/json", charset="UTF-8"
+        status=status,
+        body=data,
+        content_type="application/json",
+        charset="UTF-8",
+        headers=headers,
     )

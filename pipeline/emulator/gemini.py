@@ -54,8 +54,11 @@ def vertex_key(request: web.Request, state: State) -> str:
     return token
 
 
-def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
-    """usageMetadata as the service writes it: zero fields left out."""
+def usage_json(
+    res: GenResult, vertex: bool = False, tier: str = tiers.STANDARD
+) -> dict[str, Any]:
+    """usageMetadata as the service writes it: zero fields left out; the served tier as
+    `serviceTier` (Gemini API) or `trafficType` (Vertex)."""
     usage: dict[str, Any] = {"promptTokenCount": res.prompt_tokens}
     if res.candidates_tokens:
         usage["candidatesTokenCount"] = res.candidates_tokens
@@ -80,9 +83,9 @@ def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
     if res.thoughts_tokens:
         usage["thoughtsTokenCount"] = res.thoughts_tokens
     if vertex:
-        usage["trafficType"] = tiers.TRAFFIC_TYPES.get(res.service_tier, "ON_DEMAND")
-    elif res.service_tier:
-        usage["serviceTier"] = res.service_tier
+        usage["trafficType"] = tiers.traffic_type(tier)
+    else:
+        usage["serviceTier"] = tier
     return usage
 
 
@@ -132,7 +135,11 @@ def candidate_json(
 
 
 def response_json(
-    res: GenResult, model: str, rid: str, vertex: bool = False
+    res: GenResult,
+    model: str,
+    rid: str,
+    vertex: bool = False,
+    tier: str = tiers.STANDARD,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if res.block_reason:
@@ -142,7 +149,7 @@ def response_json(
         }
     else:
         out["candidates"] = [candidate_json(res)]
-    out["usageMetadata"] = usage_json(res, vertex)
+    out["usageMetadata"] = usage_json(res, vertex, tier)
     out["modelVersion"] = model
     if vertex:
         out["createTime"] = (
@@ -181,12 +188,15 @@ async def handle_model_action(
             ApiError(404, f"Method not found: {action}"), door.flavour
         )
     stream = action == "streamGenerateContent"
+    tier = [tiers.STANDARD]
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         model = _model(name, action, vertex_path, version)
-        return model, parse_generate(
+        req = parse_generate(
             body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
         )
+        tier[0] = tiers.served_tier(body, request.headers)
+        return model, req
 
     async def write(
         req_: web.Request,
@@ -195,11 +205,16 @@ async def handle_model_action(
         rid: str,
         decision: faults.Decision,
     ) -> web.StreamResponse:
+        tier[0] = (
+            res.service_tier or tier[0]
+        )  # the decision: Flex, Priority or a downgrade
+        headers = {} if vertex else {tiers.TIER_HEADER: tier[0]}
         if stream:
-            return await write_sse(req_, res, req.model.id, rid, decision, vertex)
-        return await send_json(
-            req_, response_json(res, req.model.id, rid, vertex), decision
-        )
+            return await write_sse(
+                req_, res, req.model.id, rid, decision, vertex, tier[0], headers
+            )
+        body = response_json(res, req.model.id, rid, vertex, tier[0])
+        return await send_json(req_, body, decision, headers=headers)
 
     return await serve(request, state, door, key, parse, write)
 
@@ -247,16 +262,19 @@ async def write_sse(
     rid: str,
     decision: faults.Decision,
     vertex: bool,
+    tier: str = tiers.STANDARD,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """`data: {chunk}\\r\\n\\r\\n` events with cumulative usage; finishReason only on the last one."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
             "Content-Disposition": "attachment",
+            **(headers or {}),
         }
     )
     await response.prepare(request)
-    chunks = _chunks(res, model, rid, vertex)
+    chunks = _chunks(res, model, rid, vertex, tier)
     for i, chunk in enumerate(chunks):
         data = dumps(chunk)
         if decision.malformed and i == len(chunks) - 1:
@@ -276,14 +294,16 @@ async def write_sse(
     return response
 
 
-def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str, Any]]:
+def _chunks(
+    res: GenResult, model: str, rid: str, vertex: bool, tier: str = tiers.STANDARD
+) -> list[dict[str, Any]]:
     if (
         res.block_reason
         or res.empty_content
         or res.function_call is not None
         or not res.text
     ):
-        return [response_json(res, model, rid, vertex)]
+        return [response_json(res, model, rid, vertex, tier)]
     text = res.text
     cuts = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
     chunks = []
@@ -308,7 +328,7 @@ def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str
         chunk: dict[str, Any] = {
             "candidates": [candidate_json(partial, parts, final=i == 2)]
         }
-        chunk["usageMetadata"] = usage_json(partial, vertex)
+        chunk["usageMetadata"] = usage_json(partial, vertex, tier)
         chunk["modelVersion"] = model
         chunk["responseId"] = rid
         chunks.append(chunk)

@@ -33,8 +33,9 @@ from aiohttp import web
 from .apierror import ApiError, bad_value, fault
 from .config import EmulatorConfig
 
-TIERS = ("standard", "flex", "priority")
-HEADER = "x-gemini-service-tier"
+STANDARD = "standard"
+TIERS = (STANDARD, "flex", "priority")
+HEADER = TIER_HEADER = "x-gemini-service-tier"
 VERTEX_SHARED_HEADER = "X-Vertex-AI-LLM-Shared-Request-Type"
 VERTEX_REQUEST_HEADER = "X-Vertex-AI-LLM-Request-Type"
 TIMEOUT_HEADER = "X-Server-Timeout"
@@ -119,6 +120,11 @@ def served_tier(request_body: Any, headers: Mapping[str, str]) -> str:
         return requested_tier(request_body, headers, flavour)
     except ApiError:
         return "standard"
+
+
+def traffic_type(tier: str) -> str:
+    """Vertex's `usageMetadata.trafficType` for a served tier."""
+    return TRAFFIC_TYPES.get(tier, "ON_DEMAND")
 
 
 def server_timeout(headers: Mapping[str, str]) -> float | None:

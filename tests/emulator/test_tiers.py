@@ -278,7 +278,14 @@ async def test_streaming_reports_the_tier(make_emu: MakeEmu) -> None:
     assert chunks and all(c["usageMetadata"]["serviceTier"] == "flex" for c in chunks)
 
 
+def test_vertex_traffic_types() -> None:
+    assert tiers.traffic_type("standard") == "ON_DEMAND"
+    assert tiers.traffic_type("flex") == "ON_DEMAND_FLEX"
+    assert tiers.traffic_type("priority") == "ON_DEMAND_PRIORITY"
+
+
 def test_served_tier_without_a_decision_reads_the_request() -> None:
+    assert tiers.served_tier({"contents": []}, {}) == "standard"
     assert tiers.served_tier({"serviceTier": "flex"}, {}) == "flex"
     assert (
         tiers.served_tier({"service_tier": "SERVICE_TIER_PRIORITY"}, {}) == "priority"
