@@ -205,9 +205,8 @@ async def handle_model_action(
         rid: str,
         decision: faults.Decision,
     ) -> web.StreamResponse:
-        tier[0] = (
-            res.service_tier or tier[0]
-        )  # the decision: Flex, Priority or a downgrade
+        # the tier decided for this request (tiers.py): Flex, Priority, or a downgrade
+        tier[0] = res.service_tier or tier[0]
         headers = {} if vertex else {tiers.TIER_HEADER: tier[0]}
         if stream:
             return await write_sse(
@@ -232,7 +231,9 @@ async def count_tokens(
     try:
         body = parse_json(await read_body(request))
         model = _model(name, "countTokens", vertex_path, version)
-        req = parse_count(body, model, state.files.resolve, state.caches.resolver(key))
+        req = parse_count(
+            body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
+        )
         details = [
             {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
         ]

@@ -137,7 +137,7 @@ async def chat(request: web.Request, state: State, door: Door) -> web.StreamResp
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         nonlocal stream
         model, req = chat_request(
-            body, door.flavour, state.files, state.caches.resolver(key)
+            body, door.flavour, state.files, caches=state.caches.resolver(key)
         )
         model_names["name"] = str(body.get("model"))
         if body.get("service_tier") is not None:

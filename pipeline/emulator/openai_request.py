@@ -88,7 +88,11 @@ def _google_extras(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_request(
-    body: Any, flavour: str, files: FileStore, caches: CacheResolver | None = None
+    body: Any,
+    flavour: str,
+    files: FileStore,
+    *,
+    caches: CacheResolver | None = None,
 ) -> tuple[ModelInfo, GenRequest]:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")

@@ -326,6 +326,7 @@ def parse_count(
     body: Any,
     model: ModelInfo,
     resolve_file: FileResolver,
+    *,
     resolve_cache: CacheResolver | None = None,
 ) -> GenRequest:
     """A countTokens body: `{"contents": [...]}` or `{"generateContentRequest": {...}}`."""
