@@ -401,3 +401,25 @@ async def test_implicit_caching_reports_repeated_prefixes(make_emu: MakeEmu) -> 
         ledger["caches"]["created"] == 0
         and ledger["tokens"]["cached"] == 2 * DOC_TOKENS
     )
+
+
+async def test_streaming_with_a_cache(emu: Emu) -> None:
+    _, made = await request(emu, "POST", CACHES, cache_body())
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "stream it"}]}],
+        "cachedContent": made["name"],
+    }
+    async with emu.session.post(
+        f"{emu.base_url}/v1beta/models/{FLASH}:streamGenerateContent?alt=sse",
+        json=body,
+        headers={"x-goog-api-key": KEY},
+    ) as resp:
+        text = await resp.text()
+    import json
+
+    chunks = [
+        json.loads(line[6:]) for line in text.split("\r\n") if line.startswith("data: ")
+    ]
+    assert chunks and all(
+        c["usageMetadata"]["cachedContentTokenCount"] == DOC_TOKENS for c in chunks
+    )
