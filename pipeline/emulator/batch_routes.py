@@ -40,6 +40,7 @@ from .openai_batches import (
     create_batch,
     file_call,
     google_key_present,
+    not_offered,
     upload_file,
 )
 
@@ -131,6 +132,8 @@ def setup(
         "/v1beta/openai/batches",
         partial(create_batch, state=state, svc=svc, door=google),
     )
+    r.add_get("/v1beta/openai/batches", not_offered)
+    r.add_post("/v1beta/openai/batches/{id}/cancel", not_offered)
     r.add_get(
         "/v1beta/openai/batches/{id:.+}",
         partial(batch_call, state=state, svc=svc, door=google, action="get"),

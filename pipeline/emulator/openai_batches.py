@@ -414,6 +414,12 @@ async def batch_call(
         state.ledger.record(route, status)
 
 
+async def not_offered(request: web.Request) -> web.StreamResponse:
+    """Routes Google's layer does not document (list, cancel): 404, as an unknown path."""
+    err = ApiError(404, f"Method not found: {request.method} {request.path}")
+    return error_response(err, "google-openai")
+
+
 def _list(
     svc: BatchService, doors: frozenset[str], request: web.Request, expire_s: float
 ) -> dict[str, Any]:
