@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -358,6 +359,8 @@ class GeminiInlineLines:
         self.results.append(entry)
 
     def finish(self, keep: bool) -> None:
+        if keep and self.job.directives.shuffle:
+            random.Random(self.job.id).shuffle(self.results)
         self.job.inline = self.results if keep else None
 
 

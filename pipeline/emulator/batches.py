@@ -124,12 +124,15 @@ def new_id() -> str:
 class JobDirectives:
     """How one job misbehaves: `[[emu:batch_fail=N]]` ends FAILED after N lines (default 0),
     `[[emu:batch_stall=N]]` stops answering after N lines so the job ends EXPIRED, and
-    `[[emu:pending=S]]` / `[[emu:rows_per_s=R]]` override the clock for this job."""
+    `[[emu:pending=S]]` / `[[emu:rows_per_s=R]]` override the clock for this job, and
+    `[[emu:shuffle]]` returns inlined responses out of input order (as reported in python-genai
+    #1909; each still carries its `metadata`)."""
 
     fail_after: int | None = None
     stall_after: int | None = None
     pending_s: float | None = None
     rows_per_s: float | None = None
+    shuffle: bool = False
 
 
 NO_JOB_DIRECTIVES = JobDirectives()
@@ -158,6 +161,8 @@ def parse_job_directives(text: str) -> JobDirectives:
                     kw["pending_s"] = float(value.lower().removesuffix("s"))
                     if kw["pending_s"] < 0:
                         raise ValueError
+                elif name == "shuffle" and not value:
+                    kw["shuffle"] = True
                 elif name == "rows_per_s":
                     kw["rows_per_s"] = float(value)
                     if kw["rows_per_s"] <= 0:
@@ -165,7 +170,7 @@ def parse_job_directives(text: str) -> JobDirectives:
                 else:
                     raise invalid(
                         f"unknown emulator batch directive {item!r}: use batch_fail[=N], "
-                        "batch_stall[=N], pending=S or rows_per_s=R"
+                        "batch_stall[=N], pending=S, rows_per_s=R or shuffle"
                     )
             except ValueError:
                 raise invalid(f"bad emulator batch directive {item!r}") from None

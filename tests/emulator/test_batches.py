@@ -472,3 +472,26 @@ async def test_results_survive_input_deletion_and_reset(make_emu: MakeEmu) -> No
         == "b"
     )
     assert emu.ledger()["batch"]["lines"] == 2
+
+
+async def test_shuffle_directive_returns_inlined_responses_out_of_order(
+    make_emu: MakeEmu,
+) -> None:
+    emu = await make_emu(**FAST)
+    requests = [
+        {"request": text_body(f"row {i}"), "metadata": {"key": str(i)}}
+        for i in range(12)
+    ]
+    batch = {
+        "displayName": "[[emu:shuffle]]",
+        "inputConfig": {"requests": {"requests": requests}},
+    }
+    op = await wait(emu, (await create_ok(emu, batch))["name"])
+    inlined = op["response"]["inlinedResponses"]["inlinedResponses"]
+    keys = [r["metadata"]["key"] for r in inlined]
+    assert keys != sorted(keys, key=int) and sorted(keys, key=int) == [
+        str(i) for i in range(12)
+    ]
+    for r in inlined:
+        text = r["response"]["candidates"][0]["content"]["parts"][0]["text"]
+        assert text.startswith(f'Reply to "row {r["metadata"]["key"]}":')
