@@ -310,6 +310,8 @@ class GeminiFileLines:
                 obj = loads(raw)
             except ValueError as exc:
                 raise invalid(f"Invalid JSON payload received. {exc}") from None
+            if isinstance(obj, dict):
+                key = obj.get("key")
             key, request = batches.split_file_line(obj)
             _, res = answer(self.state, self.model, request, digest)
         except ApiError as err:

@@ -3,15 +3,17 @@ Google's layer (/v1beta/openai/batches) with native files."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
-from emuhelp import FLASH, KEY
+from emuhelp import FLASH, KEY, MakeEmu
 from google import genai
 from google.genai import types
 
@@ -217,3 +219,39 @@ def test_google_layer_uses_native_files(emu: EmulatorThread) -> None:
     assert err[0]["response"]["body"][0]["error"]["status"] == "RESOURCE_EXHAUSTED"
     native = gemini.batches.get(name=batch.id)
     assert native.state == types.JobState.JOB_STATE_SUCCEEDED
+
+
+async def test_expired_aggregator_batch_keeps_answered_lines(make_emu: MakeEmu) -> None:
+    emu = await make_emu(batch_pending_s=0.0, batch_rows_per_s=20.0, batch_expire_s=0.4)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    form = aiohttp.FormData()
+    form.add_field("purpose", "batch")
+    rows = [_line(f"r{i}", f"row {i}") for i in range(50)]
+    form.add_field("file", _jsonl(rows), filename="rows.jsonl")
+    async with emu.session.post(
+        emu.base_url + "/v1/files", data=form, headers=auth
+    ) as resp:
+        file_id = (await resp.json())["id"]
+    create = {
+        "input_file_id": file_id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+    }
+    async with emu.session.post(
+        emu.base_url + "/v1/batches", json=create, headers=auth
+    ) as resp:
+        batch = await resp.json()
+    while batch["status"] not in FINAL:
+        await asyncio.sleep(0.05)
+        async with emu.session.get(
+            f"{emu.base_url}/v1/batches/{batch['id']}", headers=auth
+        ) as resp:
+            batch = await resp.json()
+    assert batch["status"] == "expired" and batch["expired_at"] is not None
+    answered = batch["request_counts"]["completed"]
+    assert 0 < answered < 50
+    async with emu.session.get(
+        f"{emu.base_url}/v1/files/{batch['output_file_id']}/content", headers=auth
+    ) as resp:
+        assert len((await resp.read()).splitlines()) == answered
+    assert emu.ledger()["batch"]["jobs_by_door"] == {"openai": 1}
