@@ -145,6 +145,24 @@ def signature(digest: bytes) -> str:
     return base64.b64encode(b"\x12\x0a" + digest[:30]).decode()
 
 
+def synthesize(
+    state: State, req: GenRequest, decision: faults.Decision, digest: bytes
+) -> synth.GenResult:
+    """The reply to `req`: what every front door and every Batch API line gets for the same request
+    (text and token counts depend on the parsed request only; `digest` keys the thought signature)."""
+    res = synth.generate(
+        req,
+        synth.rng_for(state.config.seed, reply_key(req)),
+        decision,
+        signature(digest),
+    )
+    if req.model.image_out and state.config.image_signature_chars:
+        res.signature = signatures.image_signature(
+            res.signature, state.config.image_signature_chars
+        )
+    return res
+
+
 async def serve(
     request: web.Request,
     state: State,
@@ -217,13 +235,7 @@ async def serve(
             if delay:
                 await asyncio.sleep(delay)
             raise fault_error(decision, door.flavour, model.id)
-        res = synth.generate(
-            req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
-        )
-        if req.model.image_out and config.image_signature_chars:
-            res.signature = signatures.image_signature(
-                res.signature, config.image_signature_chars
-            )
+        res = synthesize(state, req, decision, digest)
         if config.ms_per_output_token:
             delay += (
                 config.ms_per_output_token

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from .batch_ledger import BatchLedger
 from .billing import Billing
 
 TOKEN_KINDS = ("input", "output", "thinking", "image_output", "cached")
@@ -51,6 +52,7 @@ class Ledger:
         self.requests = 0
         # tokens by served tier, caches and dollars (billing.py); caches outlive a reset
         self.billing = Billing(carry=getattr(self, "billing", None))
+        self.batch = BatchLedger()  # the Batch API, counted apart (batch_ledger.py)
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -135,4 +137,5 @@ class Ledger:
             "per_window": [self.per_window.get(i, 0) for i in range(last + 1)],
             "uploads": {"count": self.uploads, "bytes": self.upload_bytes},
             **self.billing.to_json(),
+            "batch": self.batch.to_json(),
         }
