@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .prices import BATCH_DISCOUNT, cost_usd
+from .prices import BATCH, request_usd
 
-_KINDS = ("input", "output", "thinking", "image_output")
+_KINDS = ("input", "output", "thinking", "image_output", "cached")
 
 
 class BatchLedger:
@@ -25,6 +25,7 @@ class BatchLedger:
         self.lines_failed = 0
         self.tokens = dict.fromkeys(_KINDS, 0)
         self.cost = 0.0
+        self.unpriced: set[str] = set()
         self.by_model: dict[str, dict[str, Any]] = {}
 
     def job_created(self, door: str) -> None:
@@ -43,24 +44,35 @@ class BatchLedger:
     def line_ok(
         self,
         model: str,
-        input_tokens: int,
+        prompt_details: dict[str, int],
+        cache_details: dict[str, int],
         output: int,
         thinking: int,
         image_output: int,
     ) -> None:
-        """One answered line, billed at the batch price (50 % of the standard list price)."""
+        """One answered line, billed at the batch price (prices.py: 50 % of the Standard rates;
+        cached input at the Standard cached rate). `prompt_details`: the prompt tokens by modality,
+        cached included; `cache_details`: those read from a `cachedContent`."""
         self.lines += 1
         self.lines_ok += 1
-        dollars = cost_usd(
-            model, input_tokens, output, thinking, image_output, discount=BATCH_DISCOUNT
+        usd = request_usd(
+            model, BATCH, prompt_details, cache_details, output + thinking, image_output
         )
+        if usd is None:
+            self.unpriced.add(model)
+        dollars = sum(usd) if usd is not None else 0.0
         self.cost += dollars
         entry = self._model(model)
         entry["lines"] += 1
         entry["cost_usd"] += dollars
-        for kind, n in zip(
-            _KINDS, (input_tokens, output, thinking, image_output), strict=True
-        ):
+        counts = (
+            sum(prompt_details.values()),
+            output,
+            thinking,
+            image_output,
+            sum(cache_details.values()),
+        )
+        for kind, n in zip(_KINDS, counts, strict=True):
             self.tokens[kind] += n
             entry["tokens"][kind] += n
 
@@ -84,6 +96,7 @@ class BatchLedger:
             "lines_failed": self.lines_failed,
             "tokens": dict(self.tokens),
             "cost_usd": round(self.cost, 9),
+            "unpriced_models": sorted(self.unpriced),
             "by_model": {
                 model: {
                     **entry,

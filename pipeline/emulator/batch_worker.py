@@ -306,8 +306,9 @@ def _plain(model: str) -> str:
 def _bill_ok(state: State, job: BatchJob, model: str, res: GenResult) -> None:
     job.ok += 1
     state.ledger.batch.line_ok(
-        model, res.prompt_tokens, res.text_tokens, res.thoughts_tokens, res.image_tokens
-    )
+        model, res.prompt_details, res.cache_details, res.text_tokens,
+        res.thoughts_tokens, res.image_tokens,
+    )  # fmt: skip
 
 
 def _bill_failed(state: State, job: BatchJob, model: str) -> None:

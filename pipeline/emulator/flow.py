@@ -160,6 +160,9 @@ def synthesize(
         res.signature = signatures.image_signature(
             res.signature, state.config.image_signature_chars
         )
+    res.cache_details = (
+        req.cache_details
+    )  # a cachedContent (explicit or implicit) is reported
     return res
 
 
@@ -242,7 +245,7 @@ async def serve(
                 * (res.candidates_tokens + res.thoughts_tokens)
                 / 1000.0
             )
-        res.service_tier, res.cache_details = served, req.cache_details
+        res.service_tier = served
         if served == "flex":
             delay += (
                 tier_directives.flex_latency_s

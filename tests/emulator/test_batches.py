@@ -526,3 +526,58 @@ async def test_lifecycle_and_run_level_errors_apply_to_batches(
     assert failed["error"] == {
         k: online[1]["error"][k] for k in ("code", "message", "status")
     }
+
+
+async def test_batch_lines_use_context_caches_as_online(make_emu: MakeEmu) -> None:
+    """A line naming a `cachedContent` of the job's key gets the online reply (cached tokens
+    reported) and is billed at the batch rate with cached input at the standard cached rate; a
+    cache of another key fails the line with the online 403."""
+    emu = await make_emu(api_key=None, **FAST)
+    doc = [{"role": "user", "parts": [{"text": "word " * 1200}]}]
+    status, cache, _ = await emu.post(
+        "/v1beta/cachedContents", {"model": f"models/{FLASH}", "contents": doc}
+    )
+    assert status == 200, cache
+    question = {"contents": [{"role": "user", "parts": [{"text": "Summarise"}]}]}
+    cached = question | {"cachedContent": cache["name"]}
+    data = jsonl(
+        [{"key": "cached", "request": cached}, {"key": "plain", "request": question}]
+    )
+    op = await create_ok(emu, {"inputConfig": {"fileName": await upload(emu, data)}})
+    done = await wait(emu, op["name"])
+    got = {
+        r["key"]: r
+        for r in rows(await download(emu, done["response"]["responsesFile"]))
+    }
+    status, online = await emu.generate(cached)
+    assert status == 200
+    assert essentials(got["cached"]["response"]) == essentials(online)
+    assert got["cached"]["response"]["usageMetadata"]["cachedContentTokenCount"] == 1500
+    status, other = await emu.generate(cached, key="someone-else")
+    requests = [{"request": cached}]
+    op = await create_ok(emu, {"inputConfig": {"requests": {"requests": requests}}})
+    # the job belongs to KEY; the same line in another key's job cannot read the cache
+    status, foreign, _ = await emu.post(
+        f"/v1beta/models/{FLASH}:batchGenerateContent",
+        {"batch": {"inputConfig": {"requests": {"requests": requests}}}},
+        key="someone-else",
+    )
+    assert status == 200, foreign
+    line = (await wait(emu, foreign["name"]))["response"]["inlinedResponses"]["inlinedResponses"][0]  # fmt: skip
+    assert line["error"]["code"] == 403 == other["error"]["code"]
+    batch = emu.ledger()["batch"]
+    assert (
+        batch["tokens"]["cached"] == 2 * 1500
+    )  # the file line and the first inline job's line
+    price = prices.price(FLASH)
+    assert price is not None
+    usage = got["cached"]["response"]["usageMetadata"]
+    line_usd = (
+        (usage["promptTokenCount"] - 1500) * price.input * 0.5
+        + 1500 * price.cached
+        + (usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)) * price.output * 0.5
+    ) / 1e6  # fmt: skip
+    plain = got["plain"]["response"]["usageMetadata"]
+    plain_usd = 0.5 * (plain["promptTokenCount"] * price.input + (plain.get("candidatesTokenCount", 0) + plain.get("thoughtsTokenCount", 0)) * price.output) / 1e6  # fmt: skip
+    await wait(emu, op["name"])
+    assert emu.ledger()["batch"]["cost_usd"] == pytest.approx(2 * line_usd + plain_usd)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from emuhelp import FLASH, KEY, PRO, Emu, MakeEmu, text_body
 
-from pipeline.emulator import billing
+from pipeline.emulator import prices
 
 CACHES = "/v1beta/cachedContents"
 DOC = "word " * 1200  # 6,000 characters: 1,500 tokens
@@ -199,7 +199,7 @@ async def test_generate_with_a_cache_bills_the_prefix_as_cached(emu: Emu) -> Non
         caches["creation_tokens"] == cached_tokens
         and caches["cached_input_tokens"] == cached_tokens
     )
-    price = billing.price(FLASH)
+    price = prices.price(FLASH)
     assert price is not None
     detail = ledger["cost_usd_detail"]
     assert detail["cache_creation"] == pytest.approx(cached_tokens * price.input / 1e6)

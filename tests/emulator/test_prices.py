@@ -39,14 +39,42 @@ def test_dated_steps() -> None:
     )
 
 
+def test_one_table_for_every_tier_and_batch() -> None:
+    assert prices.TIER_MULTIPLIER == {
+        "standard": 1.0,
+        "flex": 0.5,
+        "priority": 2.0,  # the client's catalog takes Google's upper bound too
+        "batch": 0.5,
+    }
+    assert (
+        prices.price("gemini-3.1-flash-lite-image") is not None
+    )  # every served id is priced
+
+
 def test_batch_cost_is_half_with_image_tokens_at_their_rate() -> None:
-    standard = prices.cost_usd("gemini-3-pro-image", 1000, 100, 200, 1120)
-    assert standard == pytest.approx((1000 * 2 + 300 * 12 + 1120 * 120) / 1e6)
-    batch = prices.cost_usd(
-        "gemini-3-pro-image", 1000, 100, 200, 1120, discount=prices.BATCH_DISCOUNT
+    details = {"TEXT": 1000}
+    standard = prices.request_usd(
+        "gemini-3-pro-image", "standard", details, {}, 300, 1120
     )
-    assert batch == pytest.approx(standard / 2)
+    assert standard is not None
+    assert sum(standard) == pytest.approx((1000 * 2 + 300 * 12 + 1120 * 120) / 1e6)
+    batch = prices.request_usd("gemini-3-pro-image", "batch", details, {}, 300, 1120)
+    assert batch is not None and sum(batch) == pytest.approx(sum(standard) / 2)
     # the 1K image alone at the batch price: $0.067 as the pricing page says
-    assert prices.cost_usd(
-        "gemini-3-pro-image", 0, 0, 0, 1120, discount=0.5
-    ) == pytest.approx(0.0672)
+    image = prices.request_usd("gemini-3-pro-image", "batch", {}, {}, 0, 1120)
+    assert image is not None and sum(image) == pytest.approx(0.0672)
+
+
+def test_batch_bills_cached_input_at_the_standard_cached_rate() -> None:
+    row = prices.price("gemini-3-flash-preview")
+    assert row is not None
+    cost = prices.request_cost(
+        "gemini-3-flash-preview", "batch", {"TEXT": 5000}, {"TEXT": 4000}, 100, 0
+    )
+    assert cost == pytest.approx(
+        {
+            "input": 1000 * row.input * 0.5 / 1e6,
+            "cached_input": 4000 * row.cached / 1e6,
+            "output": 100 * row.output * 0.5 / 1e6,
+        }
+    )

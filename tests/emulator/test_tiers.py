@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from emuhelp import FLASH, KEY, PRO, Emu, MakeEmu, text_body
 
-from pipeline.emulator import billing, tiers
+from pipeline.emulator import prices, tiers
 
 GENERATE = f"/v1beta/models/{FLASH}:generateContent"
 VERTEX = f"/v1beta1/projects/p/locations/global/publishers/google/models/{FLASH}:generateContent"
@@ -306,7 +306,7 @@ async def test_ledger_tokens_by_tier_and_dollars(make_emu: MakeEmu) -> None:
         assert status == 200
         usage[tier] = reply["usageMetadata"]
     ledger = emu.ledger()
-    price = billing.price(FLASH)
+    price = prices.price(FLASH)
     assert price is not None
     for tier, meta in usage.items():
         kinds = ledger["tokens_by_tier"][tier]
@@ -315,7 +315,7 @@ async def test_ledger_tokens_by_tier_and_dollars(make_emu: MakeEmu) -> None:
         assert kinds["thinking"] == meta.get("thoughtsTokenCount", 0)
         out = meta.get("candidatesTokenCount", 0) + meta.get("thoughtsTokenCount", 0)
         standard = (meta["promptTokenCount"] * price.input + out * price.output) / 1e6
-        expected = standard * billing.TIER_MULTIPLIER[tier]
+        expected = standard * prices.TIER_MULTIPLIER[tier]
         assert ledger["cost_usd_detail"]["by_tier"][tier] == pytest.approx(
             expected, abs=1e-9
         )
@@ -335,16 +335,16 @@ async def test_ledger_tokens_by_tier_and_dollars(make_emu: MakeEmu) -> None:
 def test_prices_follow_the_dated_steps_and_long_prompts() -> None:
     from datetime import date
 
-    assert billing.price("gemini-3.8-flash", date(2026, 12, 31)).input == 0.75  # type: ignore[union-attr]
-    assert billing.price("gemini-3.8-flash", date(2027, 1, 1)).input == 1.50  # type: ignore[union-attr]
-    assert billing.price("nope") is None
-    short = billing.request_cost(PRO, "standard", {"TEXT": 200_000}, {}, 0, 0)
-    long = billing.request_cost(PRO, "standard", {"TEXT": 200_001}, {}, 0, 0)
+    assert prices.price("gemini-3.8-flash", date(2026, 12, 31)).input == 0.75  # type: ignore[union-attr]
+    assert prices.price("gemini-3.8-flash", date(2027, 1, 1)).input == 1.50  # type: ignore[union-attr]
+    assert prices.price("nope") is None
+    short = prices.request_cost(PRO, "standard", {"TEXT": 200_000}, {}, 0, 0)
+    long = prices.request_cost(PRO, "standard", {"TEXT": 200_001}, {}, 0, 0)
     assert short is not None and long is not None
     assert short["input"] == pytest.approx(0.4) and long["input"] == pytest.approx(
         200_001 * 4 / 1e6
     )
-    audio = billing.request_cost(FLASH, "flex", {"TEXT": 1000, "AUDIO": 1000}, {}, 0, 0)
+    audio = prices.request_cost(FLASH, "flex", {"TEXT": 1000, "AUDIO": 1000}, {}, 0, 0)
     assert audio is not None and audio["input"] == pytest.approx(
         (1000 * 0.5 + 1000 * 1.0) / 2 / 1e6
     )
