@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from . import batches, lifecycle
 from .apierror import ApiError, invalid, model_not_found
+from .batch_service import SERVICE, BatchService
 from .batch_worker import (
     FileLines,
     GeminiFileLines,
@@ -29,12 +29,11 @@ from .batch_worker import (
     scan_gemini,
     scan_inline,
 )
-from .batches import BatchJob, BatchStore
+from .batches import BatchJob
 from .flow import State, error_response, parse_json, read_body
 from .gemini import gemini_key
 from .jsonio import dumps
 from .openai_batches import (
-    OpenAIFiles,
     batch_call,
     create_batch,
     file_call,
@@ -47,49 +46,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GEMINI_DOORS = frozenset(
     {"gemini", "google-openai"}
 )  # what the native list and get show
-
-
-class BatchService:
-    """The jobs of one emulator, the tasks that run them, and the aggregator's files."""
-
-    def __init__(self) -> None:
-        self.store = BatchStore()
-        self.runners: dict[str, Runner] = {}
-        self.openai_files = OpenAIFiles()
-
-    def start(self, state: State, runner: Runner) -> None:
-        self.store.add(runner.job)
-        self.runners[runner.job.id] = runner
-        runner.start()
-
-    def apply_fail_rate(self, state: State, job: BatchJob) -> None:
-        """`batch_fail_rate`: this job ends FAILED half-way (unless a directive already decides)."""
-        config = state.config
-        if job.directives.fail_after is None and batches.will_fail(
-            config.seed, job.id, config.batch_fail_rate
-        ):
-            job.directives = replace(job.directives, fail_after=job.request_count // 2)
-
-    def cancel(self, job: BatchJob) -> None:
-        runner = self.runners.get(job.id)
-        if runner is not None:
-            runner.cancel()
-
-    def delete(self, job: BatchJob) -> None:
-        runner = self.runners.pop(job.id, None)
-        if runner is not None and not job.terminal:
-            runner.cancel()
-        self.store.remove(job.id)
-
-    async def shutdown(self, app: web.Application) -> None:
-        for runner in self.runners.values():
-            runner.shutdown()
-        tasks = [r.task for r in self.runners.values() if r.task is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-
-SERVICE: web.AppKey[BatchService] = web.AppKey("emulator_batches", BatchService)
 
 
 def setup(

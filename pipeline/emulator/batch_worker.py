@@ -26,11 +26,12 @@ from .batches import BatchJob
 from .files import StoredFile
 from .flow import State, response_id, synthesize
 from .gemini import response_json
+from .genrequest import GenRequest
 from .jsonio import dumps, loads
 from .models import ModelInfo
 from .openai_compat import completion_json
 from .openai_request import chat_request
-from .request import GenRequest, parse_generate
+from .request import parse_generate
 from .synth import GenResult
 from .throttle import fault_error
 

@@ -80,29 +80,6 @@ _FILE_LINE = frozenset({"key", "request", "metadata"})
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
-def check_config(config: EmulatorConfig) -> None:
-    """The batch settings of an EmulatorConfig (called from its __post_init__)."""
-    for name in ("batch_pending_s",):
-        if getattr(config, name) < 0:
-            raise ValueError(
-                f"{name} must not be negative, got {getattr(config, name)}"
-            )
-    for name in ("batch_rows_per_s", "batch_expire_s"):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
-    for name in ("batch_max_concurrent", "batch_max_input_bytes"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.batch_enqueued_tokens is not None and config.batch_enqueued_tokens <= 0:
-        raise ValueError(
-            f"batch_enqueued_tokens must be a positive number, got {config.batch_enqueued_tokens}"
-        )
-    if not 0.0 <= config.batch_fail_rate <= 1.0:
-        raise ValueError(
-            f"batch_fail_rate must be between 0 and 1, got {config.batch_fail_rate}"
-        )
-
-
 def iso(ts: float) -> str:
     return (
         datetime.fromtimestamp(ts, UTC)

@@ -87,9 +87,6 @@ class EmulatorConfig:
     batch_fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        from .batches import check_config
-
-        check_config(self)
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError(
                 f"fault_rate must be between 0 and 1, got {self.fault_rate}"
@@ -133,6 +130,7 @@ class EmulatorConfig:
         if self.latency_p99_ms is not None and self.latency_p99_ms < self.latency_ms:
             raise ValueError("latency_p99_ms must not be below latency_ms (the median)")
         self._check_tiers()
+        self._check_batches()
 
     def _check_tiers(self) -> None:
         if self.flex_latency_s < 0 or self.implicit_cache_ttl_s < 0:
@@ -151,3 +149,27 @@ class EmulatorConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
+
+    def _check_batches(self) -> None:
+        """The batch settings (batches.py, batch_worker.py)."""
+        for name in ("batch_pending_s",):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"{name} must not be negative, got {getattr(self, name)}"
+                )
+        for name in ("batch_rows_per_s", "batch_expire_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("batch_max_concurrent", "batch_max_input_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1, got {getattr(self, name)}"
+                )
+        if self.batch_enqueued_tokens is not None and self.batch_enqueued_tokens <= 0:
+            raise ValueError(
+                f"batch_enqueued_tokens must be a positive number, got {self.batch_enqueued_tokens}"
+            )
+        if not 0.0 <= self.batch_fail_rate <= 1.0:
+            raise ValueError(
+                f"batch_fail_rate must be between 0 and 1, got {self.batch_fail_rate}"
+            )

@@ -25,13 +25,13 @@ from .apierror import ApiError, invalid
 from .caches import CacheStore
 from .config import EmulatorConfig
 from .files import FileStore
+from .genrequest import GenRequest
 from .implicit import ImplicitCache
 from .jsonio import dumps, loads
 from .ledger import BodyStat, Ledger
 from .media import MAX_REQUEST_BYTES
 from .models import ModelInfo
 from .quotas import Quotas
-from .request import GenRequest
 from .throttle import fault_error, quota_error
 
 _NORMAL = NormalDist()

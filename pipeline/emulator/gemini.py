@@ -11,9 +11,10 @@ from aiohttp import web
 from . import faults, finish, lifecycle, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
+from .genrequest import GenRequest
 from .jsonio import dumps
 from .models import MODELS, ModelInfo
-from .request import GenRequest, parse_count, parse_generate
+from .request import parse_count, parse_generate
 from .synth import GenResult
 
 SAFETY_RATINGS = [

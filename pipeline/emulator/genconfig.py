@@ -5,13 +5,11 @@ Each check raises the 400 the service sends; what passes is written into the `Ge
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import normalize as n
 from .apierror import bad_value, invalid
-
-if TYPE_CHECKING:
-    from .request import GenRequest
+from .genrequest import GenRequest
 
 
 def check_generation_config(out: GenRequest, config: dict[str, Any]) -> None:

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from typing import Any
 
 from .caches import min_cache_tokens
+from .genrequest import GenRequest
 from .jsonio import dumps
-from .request import GenRequest
 
 MAX_PREFIXES = 200_000
 

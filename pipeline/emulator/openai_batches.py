@@ -20,13 +20,13 @@ import contextlib
 import os
 import secrets
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from . import batches, lifecycle
 from .apierror import ApiError, invalid
+from .batch_service import BatchService, OpenAIFile
 from .batch_worker import FileLines, OpenAILines, Runner, scan_openai
 from .batches import BatchJob
 from .files import StoredFile
@@ -34,9 +34,6 @@ from .flow import State, error_response, parse_json, read_body
 from .jsonio import dumps
 from .openai_compat import bearer_key
 from .openai_request import resolve_model
-
-if TYPE_CHECKING:
-    from .batch_routes import BatchService
 
 ENDPOINTS = ("/v1/chat/completions",)
 PURPOSES = frozenset(
@@ -57,60 +54,6 @@ def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(
         status=status, body=dumps(payload), content_type="application/json"
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# The aggregator's files.
-
-
-@dataclass(slots=True)
-class OpenAIFile:
-    id: str
-    filename: str
-    purpose: str
-    size: int
-    created: float
-    path: str
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "object": "file", "bytes": self.size, "created_at": int(self.created),
-            "filename": self.filename, "purpose": self.purpose, "status": "processed",
-            "expires_at": None, "status_details": None,
-        }  # fmt: skip
-
-
-class OpenAIFiles:
-    """Files of the aggregator door; their bytes sit in the Files store's directory."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, OpenAIFile] = {}
-
-    def add(self, file: OpenAIFile) -> None:
-        self.files[file.id] = file
-
-    def add_generated(self, stored: StoredFile) -> str:
-        """A batch's output or error file, as a `batch_output` file."""
-        self.add(OpenAIFile(stored.id, f"{stored.display_name}.jsonl", "batch_output",
-                            stored.size, stored.created, stored.path))  # fmt: skip
-        return stored.id
-
-    def get(self, file_id: str) -> OpenAIFile:
-        found = self.files.get(file_id)
-        if found is None:
-            raise ApiError(
-                404,
-                f"No such File object: {file_id}",
-                param="id",
-                openai_code="file_not_found",
-            )
-        return found
-
-    def delete(self, file_id: str) -> None:
-        found = self.get(file_id)
-        del self.files[file_id]
-        with contextlib.suppress(OSError):
-            os.unlink(found.path)
 
 
 def new_file_id() -> str:

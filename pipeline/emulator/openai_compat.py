@@ -13,10 +13,10 @@ from aiohttp import web
 from . import faults, lifecycle
 from .apierror import ApiError, unauthenticated
 from .flow import Door, State, error_response, send_json, serve
+from .genrequest import GenRequest
 from .jsonio import dumps
 from .models import MODELS, OPENAI_ALIASES, ModelInfo
 from .openai_request import chat_request, images_request
-from .request import GenRequest
 from .synth import GenResult
 from .tiers import OPENAI_NAMES
 

@@ -13,9 +13,10 @@ from typing import Any
 from . import lifecycle
 from .apierror import ApiError, invalid
 from .files import FileStore
+from .genrequest import GenRequest
 from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
 from .openai_strict import check_chat_keys
-from .request import CacheResolver, GenRequest, parse_generate
+from .request import CacheResolver, parse_generate
 
 _EFFORTS = ("minimal", "low", "medium", "high")
 _AUDIO_FORMATS = {

@@ -16,8 +16,9 @@ from typing import Any
 
 from . import images, schemagen
 from .faults import Decision
+from .genrequest import GenRequest
 from .models import image_dimensions
-from .request import GenRequest, text_tokens
+from .request import text_tokens
 
 _WORDS = [
     "the",
