@@ -15,6 +15,8 @@ from .files import FileStore
 from .flow import Door, State, error_response
 from .jsonio import dumps
 
+__all__ = ("STATE", "create_app")
+
 STATE: web.AppKey[State] = web.AppKey("emulator_state", State)
 CLIENT_MAX_SIZE = (
     1 << 31

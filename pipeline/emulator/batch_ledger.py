@@ -10,6 +10,8 @@ from typing import Any
 
 from .prices import BATCH, request_usd
 
+__all__ = ("BatchLedger",)
+
 _KINDS = ("input", "output", "thinking", "image_output", "cached")
 
 

@@ -42,6 +42,8 @@ from .openai_batches import (
     upload_file,
 )
 
+__all__ = ("Handler", "create", "setup", "v1_files")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GEMINI_DOORS = frozenset(
     {"gemini", "google-openai"}

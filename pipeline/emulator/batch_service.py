@@ -20,6 +20,8 @@ from .batches import BatchJob, BatchStore
 from .files import StoredFile
 from .flow import State
 
+__all__ = ("SERVICE", "BatchService", "OpenAIFile")
+
 # The aggregator's files.
 
 

@@ -35,6 +35,18 @@ from .request import parse_generate
 from .synth import GenResult
 from .throttle import fault_error
 
+__all__ = (
+    "FileLines",
+    "GeminiFileLines",
+    "GeminiInlineLines",
+    "Lines",
+    "OpenAILines",
+    "Runner",
+    "scan_gemini",
+    "scan_inline",
+    "scan_openai",
+)
+
 SLICE_S = 0.01  # at most this much work between two yields to the event loop
 BREATHE_S = (
     0.002  # then this long for the server's other requests (a few loop iterations)

@@ -27,6 +27,27 @@ from .apierror import ApiError, bad_value, invalid
 if TYPE_CHECKING:
     from .config import EmulatorConfig
 
+__all__ = (
+    "CANCELLED",
+    "EXPIRED",
+    "FAILED",
+    "INLINE_LIMIT_BYTES",
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "BatchJob",
+    "BatchStore",
+    "cancelled_error",
+    "expired_error",
+    "failed_error",
+    "new_id",
+    "operation_json",
+    "parse_create",
+    "parse_job_directives",
+    "split_file_line",
+    "will_fail",
+)
+
 BATCH_TYPE = (
     "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 )

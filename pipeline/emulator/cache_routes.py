@@ -14,6 +14,8 @@ from .flow import State, error_response, parse_json, read_body
 from .gemini import gemini_key, vertex_key
 from .jsonio import dumps
 
+__all__ = ("add_routes",)
+
 GEMINI_VERSIONS = ("v1beta", "v1", "v1alpha")
 VERTEX_VERSIONS = ("v1", "v1beta1")
 

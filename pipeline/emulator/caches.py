@@ -32,6 +32,8 @@ from .ledger import Ledger
 from .models import ModelInfo
 from .request import CacheResolver, parse_generate
 
+__all__ = ("CacheStore", "min_cache_tokens")
+
 DEFAULT_TTL_S = 3600.0
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100

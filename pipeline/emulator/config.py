@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+__all__ = ("EmulatorConfig",)
+
 DEFAULT_FAULT_MIX: tuple[str, ...] = (
     "429",
     "500",

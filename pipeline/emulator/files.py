@@ -22,6 +22,8 @@ from typing import Any, BinaryIO
 from .apierror import ApiError, invalid
 from .media import MediaError, MediaInfo, analyse, kind_of, sniff_ok
 
+__all__ = ("FileStore", "StoredFile")
+
 RETENTION = timedelta(hours=48)
 GENERATED_RETENTION = timedelta(weeks=6)  # batch results are kept 6 weeks
 

@@ -34,6 +34,19 @@ from .models import ModelInfo
 from .quotas import Quotas
 from .throttle import fault_error, quota_error
 
+__all__ = (
+    "Door",
+    "State",
+    "base_latency",
+    "error_response",
+    "parse_json",
+    "read_body",
+    "response_id",
+    "send_json",
+    "serve",
+    "synthesize",
+)
+
 _NORMAL = NormalDist()
 
 

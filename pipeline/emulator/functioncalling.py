@@ -16,6 +16,8 @@ from . import normalize as n
 from .apierror import invalid
 from .genrequest import GenRequest
 
+__all__ = ("parse_function_calling",)
+
 FUNCTION_CALLING_CONFIG = frozenset(
     {"mode", "allowedFunctionNames", "streamFunctionCallArguments"}
 )

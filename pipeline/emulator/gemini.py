@@ -17,6 +17,15 @@ from .models import MODELS, ModelInfo
 from .request import parse_count, parse_generate
 from .synth import GenResult
 
+__all__ = (
+    "gemini_key",
+    "get_model",
+    "handle_model_action",
+    "list_models",
+    "response_json",
+    "vertex_key",
+)
+
 SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},

@@ -11,6 +11,8 @@ from . import normalize as n
 from .apierror import bad_value, invalid
 from .genrequest import GenRequest
 
+__all__ = ("check_generation_config",)
+
 
 def check_generation_config(out: GenRequest, config: dict[str, Any]) -> None:
     model = out.model

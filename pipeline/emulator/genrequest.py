@@ -11,6 +11,8 @@ from typing import Any
 
 from .models import ModelInfo
 
+__all__ = ("GenRequest",)
+
 
 @dataclass(slots=True)
 class GenRequest:

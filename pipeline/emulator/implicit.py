@@ -19,6 +19,8 @@ from .caches import min_cache_tokens
 from .genrequest import GenRequest
 from .jsonio import dumps
 
+__all__ = ("ImplicitCache",)
+
 MAX_PREFIXES = 200_000
 
 

@@ -10,6 +10,8 @@ from typing import Any
 from .batch_ledger import BatchLedger
 from .prices import TIERS, price, request_usd
 
+__all__ = ("BodyStat", "Ledger")
+
 TOKEN_KINDS = ("input", "output", "thinking", "image_output", "cached")
 COST_PARTS = ("input", "cached_input", "output", "cache_creation", "cache_storage")
 

@@ -35,6 +35,15 @@ from .jsonio import dumps
 from .openai_compat import bearer_key
 from .openai_request import resolve_model
 
+__all__ = (
+    "batch_call",
+    "create_batch",
+    "file_call",
+    "google_key_present",
+    "not_offered",
+    "upload_file",
+)
+
 ENDPOINTS = ("/v1/chat/completions",)
 PURPOSES = frozenset(
     {"batch", "assistants", "fine-tune", "vision", "user_data", "evals"}

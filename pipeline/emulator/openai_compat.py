@@ -20,6 +20,8 @@ from .openai_request import chat_request, images_request
 from .synth import GenResult
 from .tiers import OPENAI_NAMES
 
+__all__ = ("bearer_key", "chat", "completion_json", "images", "list_models")
+
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 

@@ -18,6 +18,8 @@ from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
 from .openai_strict import check_chat_keys
 from .request import CacheResolver, parse_generate
 
+__all__ = ("chat_request", "images_request", "resolve_model")
+
 _EFFORTS = ("minimal", "low", "medium", "high")
 _AUDIO_FORMATS = {
     "wav": "audio/wav",

@@ -26,6 +26,21 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+__all__ = (
+    "BATCH",
+    "BATCH_DISCOUNT",
+    "LONG_CONTEXT_TOKENS",
+    "PRICES",
+    "PRIORITY_MULTIPLIER",
+    "TIERS",
+    "TIER_MULTIPLIER",
+    "Price",
+    "price",
+    "request_cost",
+    "request_usd",
+    "standard_price",
+)
+
 TIERS = ("standard", "flex", "priority")
 BATCH = "batch"
 TIER_MULTIPLIER = {"standard": 1.0, "flex": 0.5, "priority": 2.0, BATCH: 0.5}

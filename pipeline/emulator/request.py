@@ -27,6 +27,8 @@ from .media import (
 )
 from .models import ModelInfo
 
+__all__ = ("CacheResolver", "parse_count", "parse_generate", "text_tokens")
+
 FileResolver = Callable[[str], MediaInfo]
 # A generate body (camelCase top level) naming a cachedContent -> the body with the cache's contents,
 # systemInstruction, tools and toolConfig merged in, and the cached tokens by modality (caches.py).

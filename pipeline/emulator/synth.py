@@ -20,6 +20,8 @@ from .genrequest import GenRequest
 from .models import image_dimensions
 from .request import text_tokens
 
+__all__ = ("GenResult", "generate", "rng_for")
+
 _WORDS = [
     "the",
     "data",

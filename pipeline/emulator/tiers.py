@@ -33,6 +33,24 @@ from aiohttp import web
 from .apierror import ApiError, bad_value, fault
 from .config import EmulatorConfig
 
+__all__ = (
+    "HEADER",
+    "OPENAI_NAMES",
+    "STANDARD",
+    "TIER_HEADER",
+    "TierDirectiveError",
+    "TierState",
+    "add_tier_header",
+    "deadline_exceeded",
+    "mark_served",
+    "requested_tier",
+    "served_tier",
+    "server_timeout",
+    "split_directives",
+    "traffic_type",
+    "unmark",
+)
+
 STANDARD = "standard"
 TIERS = (STANDARD, "flex", "priority")
 HEADER = TIER_HEADER = "x-gemini-service-tier"
