@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .scenarios import OURS, TOOLS
+from .scenarios import MODEL, OURS, TOOLS
 from .tools import LABELS
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def _method(scale: dict[str, object], notes: dict[str, str]) -> list[str]:
             "so their time to first request there is inflated; the many-rows scenario gives the clean figure."
         ),
         (
-            f"- **Held equal**: the rows and their ids, the model (`gemini-3.1-flash-lite-preview`), the emulator "
+            f"- **Held equal**: the rows and their ids, the model (`{MODEL}`), the emulator "
             f"(limit {scale.get('server_limit')} requests per {scale.get('window_s')} s window = {rpm:g} rpm, lognormal "
             f"latency median {scale.get('latency_ms')} ms, p99 {scale.get('latency_p99_ms')} ms), client limits "
             f"at 90% of the emulator's ({0.9 * rpm:g} rpm) unless a scenario says otherwise, concurrency 32, 5 attempts "

@@ -21,7 +21,7 @@ MANY_ROWS_TOOLS = (
     "plain",
 )  # the gemini kind's reference costs 4 minutes
 IMAGE_TOOLS = ("ours-openai", "ours-gemini", "plain")
-MODEL = "gemini-3.1-flash-lite-preview"
+MODEL = "gemini-3.5-flash-lite"  # current on every door (3.1 Flash-Lite Preview was shut down 2026-05-25)
 HEADROOM = 0.9  # client limits sit at 90% of the emulator's
 
 

@@ -26,9 +26,9 @@ from .scenarios import MODEL, Scenario
 
 DRIVERS = Path(__file__).resolve().parent / "drivers"
 PRICES = {
-    "input_per_million": 0.25,
-    "output_per_million": 1.50,
-}  # our price table's flash-lite list price
+    "input_per_million": 0.30,
+    "output_per_million": 2.50,
+}  # our price table's list price of MODEL (3.5 Flash-Lite)
 UNLIMITED_RPM = (
     10_000_000  # what Curator, which needs a limit, gets when the emulator has none
 )

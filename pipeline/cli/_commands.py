@@ -492,7 +492,10 @@ def models_command(
     help="Length of the rpm/tpm window in seconds.",
 )
 @click.option(
-    "--day-window", "day_window_s", default=86400.0, show_default=True, type=float
+    "--day-window",
+    "day_window_s",
+    type=float,
+    help="A rolling rpd window of this many seconds (default: the calendar day, midnight Pacific, as the service).",
 )
 @click.option(
     "--fault-rate",
@@ -514,6 +517,102 @@ def models_command(
     type=click.Path(dir_okay=False),
     help="Write the ledger JSON here on exit.",
 )
+@click.option(
+    "--lifecycle-date",
+    help="Evaluate model lifecycles (shut-down and routed ids) on this day, YYYY-MM-DD (default: today, Pacific).",
+)
+@click.option(
+    "--image-signature-chars",
+    default=1_100_000,
+    show_default=True,
+    type=int,
+    help="Length of each thoughtSignature on image replies (0: short).",
+)
+@click.option(
+    "--flex-latency-s",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="Mean Flex queueing wait in seconds.",
+)
+@click.option(
+    "--flex-jitter",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Flex wait spread: uniform in latency x [1 - jitter, 1 + jitter].",
+)
+@click.option(
+    "--flex-capacity",
+    type=int,
+    help="Flex requests that may run at once (past it: shed).",
+)
+@click.option(
+    "--flex-shed-status",
+    default="503",
+    show_default=True,
+    type=click.Choice(["503", "429"]),
+    help="What a shed Flex request gets.",
+)
+@click.option(
+    "--priority-allowance-rpm",
+    type=int,
+    help="Priority requests per window per key and model before the silent downgrade (default: 0.3 x --rpm).",
+)
+@click.option(
+    "--implicit-cache/--no-implicit-cache",
+    default=False,
+    show_default=True,
+    help="Report repeated prompt prefixes as cached tokens.",
+)
+@click.option("--implicit-cache-ttl-s", default=300.0, show_default=True, type=float)
+@click.option(
+    "--batch-pending-s",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Seconds a batch job stays pending.",
+)
+@click.option(
+    "--batch-rows-per-s",
+    default=1000.0,
+    show_default=True,
+    type=float,
+    help="Lines each running batch job answers per second.",
+)
+@click.option(
+    "--batch-expire-s",
+    default=172800.0,
+    show_default=True,
+    type=float,
+    help="An unfinished batch job expires this long after its creation.",
+)
+@click.option(
+    "--batch-enqueued-tokens",
+    type=int,
+    help="Enqueued batch input tokens per key and model (429 past it).",
+)
+@click.option(
+    "--batch-max-concurrent",
+    default=100,
+    show_default=True,
+    type=int,
+    help="Live batch jobs per key (429 past it).",
+)
+@click.option(
+    "--batch-max-input-bytes",
+    default=2 * 1024**3,
+    show_default=True,
+    type=int,
+    help="Largest batch input file.",
+)
+@click.option(
+    "--batch-fail-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Probability that a batch job ends FAILED.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -526,12 +625,28 @@ def emulator_command(
     tpm: int | None,
     rpd: int | None,
     window_s: float,
-    day_window_s: float,
+    day_window_s: float | None,
     fault_rate: float,
     fault_mix: str,
     hang_s: float,
     file_processing_s: float,
     ledger_path: str | None,
+    lifecycle_date: str | None,
+    image_signature_chars: int,
+    flex_latency_s: float,
+    flex_jitter: float,
+    flex_capacity: int | None,
+    flex_shed_status: str,
+    priority_allowance_rpm: int | None,
+    implicit_cache: bool,
+    implicit_cache_ttl_s: float,
+    batch_pending_s: float,
+    batch_rows_per_s: float,
+    batch_expire_s: float,
+    batch_enqueued_tokens: int | None,
+    batch_max_concurrent: int,
+    batch_max_input_bytes: int,
+    batch_fail_rate: float,
 ) -> None:
     """Serve the local emulator of the Gemini and OpenAI-compatible APIs."""
     from pipeline.emulator import EmulatorConfig, serve_forever
@@ -557,6 +672,22 @@ def emulator_command(
             hang_s=hang_s,
             file_processing_s=file_processing_s,
             ledger_path=ledger_path,
+            lifecycle_date=lifecycle_date,
+            image_signature_chars=image_signature_chars,
+            flex_latency_s=flex_latency_s,
+            flex_jitter=flex_jitter,
+            flex_capacity=flex_capacity,
+            flex_shed_status=int(flex_shed_status),
+            priority_allowance_rpm=priority_allowance_rpm,
+            implicit_cache=implicit_cache,
+            implicit_cache_ttl_s=implicit_cache_ttl_s,
+            batch_pending_s=batch_pending_s,
+            batch_rows_per_s=batch_rows_per_s,
+            batch_expire_s=batch_expire_s,
+            batch_enqueued_tokens=batch_enqueued_tokens,
+            batch_max_concurrent=batch_max_concurrent,
+            batch_max_input_bytes=batch_max_input_bytes,
+            batch_fail_rate=batch_fail_rate,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -10,6 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = (
+    "BAD_REQUEST",
+    "ERROR_INFO",
+    "ApiError",
+    "bad_key",
+    "bad_value",
+    "fault",
+    "invalid",
+    "model_not_found",
+    "no_key",
+    "unauthenticated",
+    "unknown_field",
+)
+
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+__all__ = ("EmulatorConfig",)
+
 DEFAULT_FAULT_MIX: tuple[str, ...] = (
     "429",
     "500",
@@ -62,6 +64,29 @@ class EmulatorConfig:
     # Length (base64 characters) of each thoughtSignature on an image model's reply parts: real ones
     # measured about 1.1 MB. 0 gives image replies the short signature of text replies.
     image_signature_chars: int = 1_100_000
+    # Service tiers (tiers.py). Flex waits flex_latency_s x [1 - flex_jitter, 1 + flex_jitter] (seeded),
+    # at most flex_capacity Flex requests run at once (past it: flex_shed_status, 503 or 429). Priority is
+    # served at priority up to priority_allowance_rpm per (key, model) and window (default: 0.3 x rpm when
+    # rpm is set, else unlimited), then silently at standard.
+    flex_latency_s: float = 2.0
+    flex_jitter: float = 0.5
+    flex_capacity: int | None = None
+    flex_shed_status: int = 503
+    priority_allowance_rpm: int | None = None
+    # Implicit context caching (implicit.py): repeated prefixes report cachedContentTokenCount.
+    implicit_cache: bool = False
+    implicit_cache_ttl_s: float = 300.0
+    # Batch API on a compressed clock (docs/emulator.md, "Batch API"): seconds a job stays PENDING,
+    # lines answered per second per job, seconds after which an unfinished job ends EXPIRED (48 h on
+    # the service), the enqueued-token quota per (key, model) (None: unlimited), concurrent jobs per
+    # key, the input file limit, and the probability that a job ends FAILED.
+    batch_pending_s: float = 1.0
+    batch_rows_per_s: float = 1000.0
+    batch_expire_s: float = 172800.0
+    batch_enqueued_tokens: int | None = None
+    batch_max_concurrent: int = 100
+    batch_max_input_bytes: int = 2 * 1024**3
+    batch_fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -106,3 +131,47 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be a positive number, got {value}")
         if self.latency_p99_ms is not None and self.latency_p99_ms < self.latency_ms:
             raise ValueError("latency_p99_ms must not be below latency_ms (the median)")
+        self._check_tiers()
+        self._check_batches()
+
+    def _check_tiers(self) -> None:
+        if self.flex_latency_s < 0 or self.implicit_cache_ttl_s < 0:
+            raise ValueError(
+                "flex_latency_s and implicit_cache_ttl_s must not be negative"
+            )
+        if not 0.0 <= self.flex_jitter <= 1.0:
+            raise ValueError(
+                f"flex_jitter must be between 0 and 1, got {self.flex_jitter}"
+            )
+        if self.flex_shed_status not in (429, 503):
+            raise ValueError(
+                f"flex_shed_status must be 429 or 503, got {self.flex_shed_status}"
+            )
+        for name in ("flex_capacity", "priority_allowance_rpm"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+
+    def _check_batches(self) -> None:
+        """The batch settings (batches.py, batch_worker.py)."""
+        for name in ("batch_pending_s",):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"{name} must not be negative, got {getattr(self, name)}"
+                )
+        for name in ("batch_rows_per_s", "batch_expire_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("batch_max_concurrent", "batch_max_input_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1, got {getattr(self, name)}"
+                )
+        if self.batch_enqueued_tokens is not None and self.batch_enqueued_tokens <= 0:
+            raise ValueError(
+                f"batch_enqueued_tokens must be a positive number, got {self.batch_enqueued_tokens}"
+            )
+        if not 0.0 <= self.batch_fail_rate <= 1.0:
+            raise ValueError(
+                f"batch_fail_rate must be between 0 and 1, got {self.batch_fail_rate}"
+            )

@@ -33,6 +33,16 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+__all__ = (
+    "ERROR_NAMES",
+    "NO_FAULT",
+    "Decision",
+    "DirectiveError",
+    "decide",
+    "parse",
+    "random_fault",
+)
+
 FAIL_CODES = frozenset({400, 403, 408, 429, 500, 503, 504})
 # error=NAME: the run-level errors of runerrors.py (kept here too, so parsing needs no I/O module).
 ERROR_NAMES = frozenset(

@@ -11,6 +11,8 @@ Vertex replies carry it.
 
 from __future__ import annotations
 
+__all__ = ("BLOCK_REASON_MESSAGE", "SAFETY_FINISHES", "finish_message")
+
 FUNCTION_CALL_STOP = "Model generated function call(s)."
 FINISH_MESSAGES = {
     "MALFORMED_FUNCTION_CALL": 'Malformed function call: print(default_api.call(args={"',

@@ -20,17 +20,32 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults, signatures, synth
+from . import faults, signatures, synth, tiers
 from .apierror import ApiError, invalid
+from .caches import CacheStore
 from .config import EmulatorConfig
 from .files import FileStore
+from .genrequest import GenRequest
+from .implicit import ImplicitCache
 from .jsonio import dumps, loads
 from .ledger import BodyStat, Ledger
 from .media import MAX_REQUEST_BYTES
 from .models import ModelInfo
 from .quotas import Quotas
-from .request import GenRequest
 from .throttle import fault_error, quota_error
+
+__all__ = (
+    "Door",
+    "State",
+    "base_latency",
+    "error_response",
+    "parse_json",
+    "read_body",
+    "response_id",
+    "send_json",
+    "serve",
+    "synthesize",
+)
 
 _NORMAL = NormalDist()
 
@@ -46,6 +61,13 @@ class State:
         )
         self.files = files
         self.seed_bytes = config.seed.to_bytes(8, "big", signed=True)
+        self.tiers = tiers.TierState(config)
+        self.caches = CacheStore(self.ledger, files, config.seed, config.lifecycle_date)
+        self.implicit = (
+            ImplicitCache(config.implicit_cache_ttl_s)
+            if config.implicit_cache
+            else None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +158,27 @@ def signature(digest: bytes) -> str:
     return base64.b64encode(b"\x12\x0a" + digest[:30]).decode()
 
 
+def synthesize(
+    state: State, req: GenRequest, decision: faults.Decision, digest: bytes
+) -> synth.GenResult:
+    """The reply to `req`: what every front door and every Batch API line gets for the same request
+    (text and token counts depend on the parsed request only; `digest` keys the thought signature)."""
+    res = synth.generate(
+        req,
+        synth.rng_for(state.config.seed, reply_key(req)),
+        decision,
+        signature(digest),
+    )
+    if req.model.image_out and state.config.image_signature_chars:
+        res.signature = signatures.image_signature(
+            res.signature, state.config.image_signature_chars
+        )
+    res.cache_details = (
+        req.cache_details
+    )  # a cachedContent (explicit or implicit) is reported
+    return res
+
+
 async def serve(
     request: web.Request,
     state: State,
@@ -150,11 +193,15 @@ async def serve(
     stat: BodyStat | None = None
     ledger.enter()
     status = "200"
+    served = ""  # the service tier, once decided (tiers.py)
+    marked = None
     try:
         body = await read_body(request)
         digest = hashlib.sha256(body).digest()
         stat = ledger.body(digest, "")
-        model, req = parse(parse_json(body))
+        payload = parse_json(body)
+        model, req = parse(payload)
+        asked = tiers.requested_tier(payload, request.headers, door.flavour)
         if not stat.excerpt:
             stat.excerpt = req.last_user_text[:80]
         text = (
@@ -163,8 +210,9 @@ async def serve(
             else (req.all_text[0] if req.all_text else "")
         )
         try:
+            text, tier_directives = tiers.split_directives(text)
             directives = faults.parse(text)
-        except faults.DirectiveError as exc:
+        except (faults.DirectiveError, tiers.TierDirectiveError) as exc:
             raise invalid(str(exc)) from None
         if state.quotas.active:
             refusal = state.quotas.admit(
@@ -173,6 +221,18 @@ async def serve(
             if refusal is not None:
                 raise quota_error(refusal, model.id, door.flavour, state.quotas)
         stat.admitted += 1
+        ledger.billing.tier_requested(asked)
+        try:
+            served = state.tiers.admit(
+                asked, key, model.id, tier_directives, stat.admitted
+            )
+        except ApiError:
+            ledger.billing.flex_shed += 1
+            raise
+        ledger.billing.priority_downgraded += asked == "priority" and served != asked
+        marked = tiers.mark_served(request, served, door.flavour)
+        if state.implicit is not None:
+            state.implicit.apply(key, req)
         decision = faults.decide(
             directives, stat.admitted, seed=config.seed, body_hash=digest, fault_rate=config.fault_rate,
             fault_mix=config.fault_mix, hang_s=config.hang_s, default_retry_s=config.fault_retry_s,
@@ -191,19 +251,25 @@ async def serve(
             if delay:
                 await asyncio.sleep(delay)
             raise fault_error(decision, door.flavour, model.id)
-        res = synth.generate(
-            req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
-        )
-        if req.model.image_out and config.image_signature_chars:
-            res.signature = signatures.image_signature(
-                res.signature, config.image_signature_chars
-            )
+        res = synthesize(state, req, decision, digest)
         if config.ms_per_output_token:
             delay += (
                 config.ms_per_output_token
                 * (res.candidates_tokens + res.thoughts_tokens)
                 / 1000.0
             )
+        res.service_tier = served
+        if served == "flex":
+            delay += (
+                tier_directives.flex_latency_s
+                if tier_directives.flex_latency_s is not None
+                else state.tiers.flex_wait(digest, stat.admitted)
+            )
+            limit = tiers.server_timeout(request.headers)
+            if limit is not None and delay > limit:
+                await asyncio.sleep(limit)
+                ledger.billing.flex_deadline_exceeded += 1
+                raise tiers.deadline_exceeded()
         if delay > 0:
             await asyncio.sleep(delay)
         broken = decision.malformed or decision.truncated
@@ -212,8 +278,13 @@ async def serve(
             res.text_tokens,
             res.thoughts_tokens,
             res.image_tokens,
+            cached=req.cached_tokens,
             lost=broken,
         )
+        ledger.billing.charge(
+            model.id, served, res.prompt_details, req.cache_details, res.text_tokens,
+            res.thoughts_tokens, res.image_tokens, implicit=req.implicit_cache, lost=broken,
+        )  # fmt: skip
         if broken:
             status = "200-unusable"
         return await write(
@@ -227,6 +298,10 @@ async def serve(
             status = "client_closed"  # the client went away first (e.g. its timeout during a hang)
         raise
     finally:
+        if served == "flex":
+            state.tiers.leave_flex()
+        if marked is not None:
+            tiers.unmark(marked)
         ledger.leave()
         ledger.record(door.route, status, stat)
 

@@ -10,13 +10,13 @@ declarations to choose from. (The 400 wordings are the emulator's; the service's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import normalize as n
 from .apierror import invalid
+from .genrequest import GenRequest
 
-if TYPE_CHECKING:
-    from .request import GenRequest
+__all__ = ("parse_function_calling",)
 
 FUNCTION_CALLING_CONFIG = frozenset(
     {"mode", "allowedFunctionNames", "streamFunctionCallArguments"}

@@ -11,10 +11,20 @@ from aiohttp import web
 from . import faults, finish, lifecycle, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
+from .genrequest import GenRequest
 from .jsonio import dumps
 from .models import MODELS, ModelInfo
-from .request import GenRequest, parse_count, parse_generate
+from .request import parse_count, parse_generate
 from .synth import GenResult
+
+__all__ = (
+    "gemini_key",
+    "get_model",
+    "handle_model_action",
+    "list_models",
+    "response_json",
+    "vertex_key",
+)
 
 SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
@@ -66,11 +76,17 @@ def usage_json(
     usage["totalTokenCount"] = (
         res.prompt_tokens + res.candidates_tokens + res.thoughts_tokens
     )
+    if res.cache_details:
+        usage["cachedContentTokenCount"] = res.cached_tokens
     details = [
         {"modality": m, "tokenCount": c} for m, c in res.prompt_details.items() if c
     ]
     if details:
         usage["promptTokensDetails"] = details
+    if res.cache_details:
+        usage["cacheTokensDetails"] = [
+            {"modality": m, "tokenCount": c} for m, c in res.cache_details.items()
+        ]
     if res.image_tokens:
         usage["candidatesTokensDetails"] = [
             {"modality": "IMAGE", "tokenCount": res.image_tokens}
@@ -187,7 +203,9 @@ async def handle_model_action(
     """POST .../models/{model}:{action} for generateContent, streamGenerateContent and countTokens."""
     vertex = door.flavour == "vertex"
     if action == "countTokens":
-        return await count_tokens(request, state, door, name, vertex_path, version)
+        return await count_tokens(
+            request, state, door, name, vertex_path, version, key=key
+        )
     if action not in ("generateContent", "streamGenerateContent"):
         return error_response(
             ApiError(404, f"Method not found: {action}"), door.flavour
@@ -198,7 +216,9 @@ async def handle_model_action(
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         day = lifecycle.today(state.config.lifecycle_date)
         model = _model(name, action, vertex_path, version, day)
-        req = parse_generate(body, model, state.files.resolve)
+        req = parse_generate(
+            body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
+        )
         tier[0] = tiers.served_tier(body, request.headers)
         return model, req
 
@@ -209,6 +229,8 @@ async def handle_model_action(
         rid: str,
         decision: faults.Decision,
     ) -> web.StreamResponse:
+        # the tier decided for this request (tiers.py): Flex, Priority, or a downgrade
+        tier[0] = res.service_tier or tier[0]
         headers = {} if vertex else {tiers.TIER_HEADER: tier[0]}
         if stream:
             return await write_sse(
@@ -227,19 +249,28 @@ async def count_tokens(
     name: str,
     vertex_path: str | None,
     version: str,
+    key: str = "",
 ) -> web.StreamResponse:
     status = "200"
     try:
         body = parse_json(await read_body(request))
         day = lifecycle.today(state.config.lifecycle_date)
         model = _model(name, "countTokens", vertex_path, version, day)
-        req = parse_count(body, model, state.files.resolve)
+        req = parse_count(
+            body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
+        )
         details = [
             {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
         ]
         out: dict[str, Any] = {"totalTokens": req.prompt_tokens}
+        if req.cache_details:
+            out["cachedContentTokenCount"] = req.cached_tokens
         if details:
             out["promptTokensDetails"] = details
+        if req.cache_details:
+            out["cacheTokensDetails"] = [
+                {"modality": m, "tokenCount": c} for m, c in req.cache_details.items()
+            ]
         return web.Response(
             body=dumps(out), content_type="application/json", charset="UTF-8"
         )
@@ -308,6 +339,7 @@ def _chunks(
             prompt_tokens=res.prompt_tokens, prompt_details=res.prompt_details, thoughts_tokens=res.thoughts_tokens,
             text_tokens=(res.text_tokens * cuts[i + 1]) // max(1, len(text)), finish_reason=res.finish_reason,
             image_tokens=res.image_tokens if i == 2 else 0,
+            service_tier=res.service_tier, cache_details=res.cache_details,
         )  # fmt: skip
         parts: list[dict[str, Any]] = []
         if i == 0 and res.thought_text:

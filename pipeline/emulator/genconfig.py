@@ -5,13 +5,13 @@ Each check raises the 400 the service sends; what passes is written into the `Ge
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import normalize as n
 from .apierror import bad_value, invalid
+from .genrequest import GenRequest
 
-if TYPE_CHECKING:
-    from .request import GenRequest
+__all__ = ("check_generation_config",)
 
 
 def check_generation_config(out: GenRequest, config: dict[str, Any]) -> None:

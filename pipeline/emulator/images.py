@@ -21,6 +21,8 @@ if (
 ):  # Pillow is imported on the first image: a text-only emulator never loads it
     from PIL import Image
 
+__all__ = ("jpeg",)
+
 _PALETTE = (
     (66, 133, 244),
     (219, 68, 55),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+__all__ = ("dumps", "loads")
+
 try:
     import orjson
 

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 from .models import MODELS, ModelInfo
 
+__all__ = ("ROUTED", "SHUT_DOWN", "resolve", "served_models", "today")
+
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
 SERVED = "served"

@@ -17,6 +17,17 @@ import wave
 from dataclasses import dataclass
 from typing import BinaryIO
 
+__all__ = (
+    "MAX_INLINE_PDF_BYTES",
+    "MAX_REQUEST_BYTES",
+    "MediaError",
+    "MediaInfo",
+    "analyse",
+    "decode_base64",
+    "kind_of",
+    "sniff_ok",
+)
+
 IMAGE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
 )
@@ -202,7 +213,7 @@ def _pdf_pages(source: bytes | str) -> int:
 def _duration(mime: str, source: bytes | str) -> float | None:
     if mime in ("audio/wav", "audio/x-wav", "audio/wave"):
         try:
-            with _open(source) as fh, wave.open(fh) as w:
+            with _open(source) as fh, wave.open(fh, "rb") as w:
                 return w.getnframes() / float(w.getframerate() or 1)
         except (wave.Error, EOFError, OSError):
             pass
@@ -210,7 +221,7 @@ def _duration(mime: str, source: bytes | str) -> float | None:
         import mutagen
 
         with _open(source) as fh:
-            found = mutagen.File(fh)  # type: ignore[attr-defined]
+            found = mutagen.File(fh)
         length = getattr(getattr(found, "info", None), "length", None)
         return float(length) if length else None
     except Exception:  # noqa: BLE001 - mutagen raises many kinds on odd input; the size estimate covers it

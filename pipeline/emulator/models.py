@@ -5,6 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+__all__ = (
+    "MODELS",
+    "OPENAI_ALIASES",
+    "THINKING_LEVELS",
+    "ModelInfo",
+    "image_dimensions",
+    "lookup",
+)
+
 THINKING_LEVELS = (
     "MINIMAL",
     "LOW",

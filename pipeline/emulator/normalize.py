@@ -8,6 +8,39 @@ from typing import Any
 
 from .apierror import bad_value, invalid, unknown_field
 
+__all__ = (
+    "CONTENT",
+    "COUNT_TOKENS",
+    "FILE_DATA",
+    "FUNCTION_DECLARATION",
+    "FUNCTION_MODE_ENUM",
+    "GENERATION_CONFIG",
+    "HARM_CATEGORY_ENUM",
+    "HARM_THRESHOLD_ENUM",
+    "IMAGE_CONFIG",
+    "INLINE_DATA",
+    "MEDIA_RESOLUTION_ENUM",
+    "MODALITY_ENUM",
+    "PART",
+    "PART_DATA",
+    "REQUEST",
+    "RESPONSE_MIME_TYPES",
+    "SAFETY_SETTING",
+    "THINKING_CONFIG",
+    "THINKING_LEVEL_ENUM",
+    "TOOL",
+    "TOOL_CONFIG",
+    "as_bool",
+    "as_float",
+    "as_int",
+    "as_list",
+    "as_str",
+    "camel",
+    "enum",
+    "fields",
+    "snake",
+)
+
 _CAMEL: dict[str, str] = {}
 
 

@@ -13,9 +13,12 @@ from typing import Any
 from . import lifecycle
 from .apierror import ApiError, invalid
 from .files import FileStore
+from .genrequest import GenRequest
 from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
 from .openai_strict import check_chat_keys
-from .request import GenRequest, parse_generate
+from .request import CacheResolver, parse_generate
+
+__all__ = ("chat_request", "images_request", "resolve_model")
 
 _EFFORTS = ("minimal", "low", "medium", "high")
 _AUDIO_FORMATS = {
@@ -109,7 +112,12 @@ def _google_extras(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_request(
-    body: Any, flavour: str, files: FileStore, day: date | None = None
+    body: Any,
+    flavour: str,
+    files: FileStore,
+    day: date | None = None,
+    *,
+    caches: CacheResolver | None = None,
 ) -> tuple[ModelInfo, GenRequest]:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
@@ -232,7 +240,7 @@ def chat_request(
     for key in ("safety_settings", "cached_content"):
         if google.get(key) is not None:
             gemini[key] = google[key]
-    return model, parse_generate(gemini, model, files.resolve)
+    return model, parse_generate(gemini, model, files.resolve, resolve_cache=caches)
 
 
 def _tool_choice(choice: Any) -> dict[str, Any]:

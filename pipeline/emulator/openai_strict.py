@@ -16,6 +16,8 @@ from typing import Any
 
 from .apierror import BAD_REQUEST, ApiError
 
+__all__ = ("check_chat_keys",)
+
 CHAT_KEYS = frozenset(
     {"model", "messages", "max_tokens", "max_completion_tokens", "n", "temperature", "top_p", "stop",
      "stream", "stream_options", "seed", "presence_penalty", "frequency_penalty", "response_format",

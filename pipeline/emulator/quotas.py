@@ -16,6 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+__all__ = (
+    "PACIFIC",
+    "QUOTA_IDS",
+    "PacificDayWindow",
+    "Quotas",
+    "Refusal",
+    "RollingWindow",
+    "pacific_now",
+    "seconds_to_pacific_midnight",
+)
+
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
 QUOTA_IDS = {

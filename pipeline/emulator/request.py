@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import normalize as n
 from .apierror import ApiError, bad_value, invalid
 from .functioncalling import parse_function_calling
 from .genconfig import check_generation_config
+from .genrequest import GenRequest
 from .media import (
     MAX_INLINE_PDF_BYTES,
     MediaError,
@@ -27,41 +27,14 @@ from .media import (
 )
 from .models import ModelInfo
 
+__all__ = ("CacheResolver", "parse_count", "parse_generate", "text_tokens")
+
 FileResolver = Callable[[str], MediaInfo]
-
-
-@dataclass(slots=True)
-class GenRequest:
-    """Everything the reply depends on, whichever API the request came through."""
-
-    model: ModelInfo
-    last_user_text: str = ""
-    all_text: list[str] = field(default_factory=list)
-    prompt_details: dict[str, int] = field(default_factory=dict)
-    input_images: int = 0
-    max_output: int | None = None
-    thinking_level: str | None = None  # resolved level, or None when a budget decides
-    thinking_budget: int | None = None
-    include_thoughts: bool = False
-    json_mode: bool = False
-    enum_mode: bool = False
-    schema: Any = None  # JSON Schema (OpenAPI schemas are converted)
-    functions: dict[str, Any] = field(default_factory=dict)
-    function_mode: str = "AUTO"  # toolConfig.functionCallingConfig.mode
-    allowed_functions: tuple[str, ...] = ()  # ...allowedFunctionNames (ANY, VALIDATED)
-    text_out: bool = True
-    image_out: bool = False
-    aspect_ratio: str = "1:1"
-    image_size: str = "1K"
-    image_dims: tuple[int, int] | None = (
-        None  # an exact size (OpenAI `size`), else from ratio and size class
-    )
-    image_count: int = 1
-    stop: list[str] = field(default_factory=list)
-
-    @property
-    def prompt_tokens(self) -> int:
-        return sum(self.prompt_details.values())
+# A generate body (camelCase top level) naming a cachedContent -> the body with the cache's contents,
+# systemInstruction, tools and toolConfig merged in, and the cached tokens by modality (caches.py).
+CacheResolver = Callable[
+    [dict[str, Any], ModelInfo], tuple[dict[str, Any], dict[str, int]]
+]
 
 
 def text_tokens(text: str) -> int:
@@ -75,6 +48,7 @@ def parse_generate(
     resolve_file: FileResolver,
     *,
     top: frozenset[str] = n.REQUEST,
+    resolve_cache: CacheResolver | None = None,
 ) -> GenRequest:
     """Validate a generateContent body the way the service does and extract what the reply needs."""
     req = n.fields(body, top, "")
@@ -93,6 +67,12 @@ def parse_generate(
         raise invalid(
             "* GenerateContentRequest.contents: contents is not specified\n", "contents"
         )
+    if req.get("cachedContent"):
+        if resolve_cache is None:
+            raise ApiError(403, "CachedContent not found (or permission denied)")
+        req, out.cache_details = resolve_cache(req, model)
+        contents = req["contents"]
+    out.source = req
     for i, content in enumerate(n.as_list(contents, "contents")):
         _content(out, content, f"contents[{i}]", resolution, resolve_file)
     if req.get("systemInstruction") is not None:
@@ -103,11 +83,6 @@ def parse_generate(
             resolution,
             resolve_file,
             system=True,
-        )
-    if req.get("cachedContent"):
-        raise ApiError(
-            403,
-            f"CachedContent not found (or permission denied): {req['cachedContent']}",
         )
     for i, tool in enumerate(n.as_list(req.get("tools") or [], "tools")):
         _tool(out, tool, f"tools[{i}]")
@@ -178,6 +153,7 @@ def _content(
                 pw,
             )
         kind = data[0]
+        before = None if kind == "text" else dict(details)  # for part_tokens
         part_res = resolution
         if (
             isinstance(part.get("mediaResolution"), dict)
@@ -210,6 +186,15 @@ def _content(
             details["TEXT"] = details.get("TEXT", 0) + text_tokens(
                 json.dumps(part[kind], separators=(",", ":"))
             )
+        out.part_tokens.append(
+            {"TEXT": text_tokens(part["text"])}
+            if before is None
+            else {
+                m: c - before.get(m, 0)
+                for m, c in details.items()
+                if c != before.get(m, 0)
+            }
+        )
     if user_texts:
         out.last_user_text = "\n".join(user_texts)
 
@@ -289,7 +274,13 @@ def _tool(out: GenRequest, tool: Any, where: str) -> None:
         )
 
 
-def parse_count(body: Any, model: ModelInfo, resolve_file: FileResolver) -> GenRequest:
+def parse_count(
+    body: Any,
+    model: ModelInfo,
+    resolve_file: FileResolver,
+    *,
+    resolve_cache: CacheResolver | None = None,
+) -> GenRequest:
     """A countTokens body: `{"contents": [...]}` or `{"generateContentRequest": {...}}`."""
     req = n.fields(body, n.COUNT_TOKENS, "")
     if req.get("generateContentRequest") is not None:
@@ -298,5 +289,10 @@ def parse_count(body: Any, model: ModelInfo, resolve_file: FileResolver) -> GenR
                 "Only one of contents and generate_content_request can be set.",
                 "contents",
             )
-        return parse_generate(req["generateContentRequest"], model, resolve_file)
+        return parse_generate(
+            req["generateContentRequest"],
+            model,
+            resolve_file,
+            resolve_cache=resolve_cache,
+        )
     return parse_generate({"contents": req.get("contents")}, model, resolve_file)

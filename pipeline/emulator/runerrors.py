@@ -24,6 +24,17 @@ from .apierror import ERROR_INFO, ApiError
 from .faults import ERROR_NAMES
 from .quotas import QUOTA_IDS, pacific_now, seconds_to_pacific_midnight
 
+__all__ = (
+    "HELP",
+    "QUOTA_MESSAGE",
+    "VERTEX_429",
+    "duration",
+    "go_duration",
+    "named",
+    "quota_exceeded",
+    "vertex_exhausted",
+)
+
 QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 HELP = {

@@ -9,7 +9,10 @@ Values are drawn from `rng` so different rows get different documents.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
+
+__all__ = ("generate", "invalid_for", "openapi_to_json_schema")
 
 _WORDS = (
     "alpha",
@@ -211,14 +214,24 @@ def _bounds(schema: dict[str, Any], low: float, high: float) -> tuple[float, flo
     return lo, hi
 
 
-_MAKERS = {
+def _boolean(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -> bool:
+    return rng.random() < 0.5
+
+
+def _null(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -> None:
+    return None
+
+
+# A value maker: (schema, rng, root schema for $ref, depth) -> a value of the schema's type.
+Maker = Callable[[dict[str, Any], random.Random, Any, int], Any]
+_MAKERS: dict[str, Maker] = {
     "object": _object,
     "array": _array,
     "string": _string,
     "number": _number,
     "integer": _integer,
-    "boolean": lambda s, rng, r, d: rng.random() < 0.5,
-    "null": lambda s, rng, r, d: None,
+    "boolean": _boolean,
+    "null": _null,
 }
 
 

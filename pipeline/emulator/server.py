@@ -15,6 +15,8 @@ from aiohttp import web
 from .app import STATE, create_app
 from .config import EmulatorConfig
 
+__all__ = ("EmulatorServer", "EmulatorThread", "serve_forever")
+
 
 class EmulatorServer:
     """An emulator listening on config.host:config.port (port 0: a free port) while the block runs.

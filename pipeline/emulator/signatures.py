@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import random
 
+__all__ = ("image_signature",)
+
 _BLOCK = base64.b64encode(
     random.Random(0x7516).randbytes(3 * 1024)
 ).decode()  # 4,096 chars

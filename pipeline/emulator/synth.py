@@ -16,8 +16,11 @@ from typing import Any
 
 from . import images, schemagen
 from .faults import Decision
+from .genrequest import GenRequest
 from .models import image_dimensions
-from .request import GenRequest, text_tokens
+from .request import text_tokens
+
+__all__ = ("GenResult", "generate", "rng_for")
 
 _WORDS = [
     "the",
@@ -97,6 +100,12 @@ class GenResult:
     image_tokens: int = 0
     thoughts_tokens: int = 0
     signature: str = ""
+    service_tier: str = ""  # the tier served at (tiers.py); "" before it is decided
+    cache_details: dict[str, int] = field(default_factory=dict)  # cached prompt tokens
+
+    @property
+    def cached_tokens(self) -> int:
+        return sum(self.cache_details.values())
 
     @property
     def candidates_tokens(self) -> int:

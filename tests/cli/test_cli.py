@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from support import JobWriter
 
@@ -67,6 +69,56 @@ def test_emulator_flags_are_checked(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, ["emulator", "--fault-rate", "3"])
     assert done.exit_code == 2
     assert "fault_rate" in done.output
+
+
+def _served_config(monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    """The EmulatorConfig `pipeline emulator ARGS` would serve (the server is not started)."""
+    import pipeline.emulator
+
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        pipeline.emulator, "serve_forever", lambda config, ready: seen.append(config)
+    )
+    done = CliRunner().invoke(cli, ["emulator", *args])
+    assert done.exit_code == 0, done.output
+    return seen[0]
+
+
+def test_emulator_flag_defaults_are_the_configs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.emulator import EmulatorConfig
+
+    assert (
+        _served_config(monkeypatch) == EmulatorConfig()
+    )  # rpd on the Pacific day included
+
+
+def test_emulator_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _served_config(
+        monkeypatch,
+        "--day-window", "30", "--lifecycle-date", "2026-07-01", "--image-signature-chars", "0",
+        "--flex-latency-s", "0.5", "--flex-jitter", "0", "--flex-capacity", "4",
+        "--flex-shed-status", "429", "--priority-allowance-rpm", "7", "--implicit-cache",
+        "--implicit-cache-ttl-s", "60", "--batch-pending-s", "0", "--batch-rows-per-s", "50",
+        "--batch-expire-s", "600", "--batch-enqueued-tokens", "100000", "--batch-max-concurrent", "2",
+        "--batch-max-input-bytes", "1048576", "--batch-fail-rate", "0.25",
+    )  # fmt: skip
+    assert (
+        config.day_window_s,
+        config.lifecycle_date,
+        config.image_signature_chars,
+    ) == (30.0, "2026-07-01", 0)
+    assert (config.flex_latency_s, config.flex_jitter, config.flex_capacity, config.flex_shed_status) == (0.5, 0.0, 4, 429)  # fmt: skip
+    assert (config.priority_allowance_rpm, config.implicit_cache, config.implicit_cache_ttl_s) == (7, True, 60.0)  # fmt: skip
+    assert (config.batch_pending_s, config.batch_rows_per_s, config.batch_expire_s) == (0.0, 50.0, 600.0)  # fmt: skip
+    assert (config.batch_enqueued_tokens, config.batch_max_concurrent, config.batch_max_input_bytes, config.batch_fail_rate) == (100000, 2, 1048576, 0.25)  # fmt: skip
+
+
+def test_a_bad_lifecycle_date_is_a_usage_error() -> None:
+    done = CliRunner().invoke(cli, ["emulator", "--lifecycle-date", "December"])
+    assert done.exit_code == 2
+    assert "lifecycle_date" in done.output
 
 
 # --- warnings and `pipeline models` ---------------------------------------------------------------------------
