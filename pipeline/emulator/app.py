@@ -8,7 +8,7 @@ from functools import partial
 
 from aiohttp import web
 
-from . import files_routes, gemini, openai_compat
+from . import cache_routes, files_routes, gemini, openai_compat, tiers
 from .apierror import ApiError
 from .config import EmulatorConfig
 from .files import FileStore
@@ -87,6 +87,8 @@ def create_app(config: EmulatorConfig) -> web.Application:
         door = Door(flavour, f"GET {prefix}/models")
         handler = _v1_models if prefix == "/v1" else openai_compat.list_models
         r.add_get(f"{prefix}/models", partial(handler, state=state, door=door))
+    cache_routes.add_routes(app, state)
+    app.on_response_prepare.append(tiers.add_tier_header)
     r.add_get("/_emulator/ledger", partial(_ledger, state=state))
     r.add_post("/_emulator/reset", partial(_reset, state=state))
     app.on_cleanup.append(partial(_cleanup, state=state))

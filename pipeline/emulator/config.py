@@ -52,6 +52,18 @@ class EmulatorConfig:
     require_key: bool = True
     # Seconds the server waits for in-flight requests (e.g. hangs) when it stops.
     shutdown_timeout_s: float = 1.0
+    # Service tiers (tiers.py). Flex waits flex_latency_s x [1 - flex_jitter, 1 + flex_jitter] (seeded),
+    # at most flex_capacity Flex requests run at once (past it: flex_shed_status, 503 or 429). Priority is
+    # served at priority up to priority_allowance_rpm per (key, model) and window (default: 0.3 x rpm when
+    # rpm is set, else unlimited), then silently at standard.
+    flex_latency_s: float = 2.0
+    flex_jitter: float = 0.5
+    flex_capacity: int | None = None
+    flex_shed_status: int = 503
+    priority_allowance_rpm: int | None = None
+    # Implicit context caching (implicit.py): repeated prefixes report cachedContentTokenCount.
+    implicit_cache: bool = False
+    implicit_cache_ttl_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -83,3 +95,22 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be a positive number, got {value}")
         if self.latency_p99_ms is not None and self.latency_p99_ms < self.latency_ms:
             raise ValueError("latency_p99_ms must not be below latency_ms (the median)")
+        self._check_tiers()
+
+    def _check_tiers(self) -> None:
+        if self.flex_latency_s < 0 or self.implicit_cache_ttl_s < 0:
+            raise ValueError(
+                "flex_latency_s and implicit_cache_ttl_s must not be negative"
+            )
+        if not 0.0 <= self.flex_jitter <= 1.0:
+            raise ValueError(
+                f"flex_jitter must be between 0 and 1, got {self.flex_jitter}"
+            )
+        if self.flex_shed_status not in (429, 503):
+            raise ValueError(
+                f"flex_shed_status must be 429 or 503, got {self.flex_shed_status}"
+            )
+        for name in ("flex_capacity", "priority_allowance_rpm"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")

@@ -19,10 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults, synth
+from . import faults, synth, tiers
 from .apierror import ApiError, invalid
+from .caches import CacheStore
 from .config import EmulatorConfig
 from .files import FileStore
+from .implicit import ImplicitCache
 from .jsonio import dumps, loads
 from .ledger import BodyStat, Ledger
 from .media import MAX_REQUEST_BYTES
@@ -45,6 +47,13 @@ class State:
         )
         self.files = files
         self.seed_bytes = config.seed.to_bytes(8, "big", signed=True)
+        self.tiers = tiers.TierState(config)
+        self.caches = CacheStore(self.ledger, files, config.seed)
+        self.implicit = (
+            ImplicitCache(config.implicit_cache_ttl_s)
+            if config.implicit_cache
+            else None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +155,15 @@ async def serve(
     stat: BodyStat | None = None
     ledger.enter()
     status = "200"
+    served = ""  # the service tier, once decided (tiers.py)
+    marked = None
     try:
         body = await read_body(request)
         digest = hashlib.sha256(body).digest()
         stat = ledger.body(digest, "")
-        model, req = parse(parse_json(body))
+        payload = parse_json(body)
+        model, req = parse(payload)
+        asked = tiers.requested_tier(payload, request.headers, door.flavour)
         if not stat.excerpt:
             stat.excerpt = req.last_user_text[:80]
         text = (
@@ -159,8 +172,9 @@ async def serve(
             else (req.all_text[0] if req.all_text else "")
         )
         try:
+            text, tier_directives = tiers.split_directives(text)
             directives = faults.parse(text)
-        except faults.DirectiveError as exc:
+        except (faults.DirectiveError, tiers.TierDirectiveError) as exc:
             raise invalid(str(exc)) from None
         if state.quotas.active:
             refusal = state.quotas.admit(
@@ -169,6 +183,18 @@ async def serve(
             if refusal is not None:
                 raise quota_error(refusal, model.id, door.flavour, state.quotas)
         stat.admitted += 1
+        ledger.billing.tier_requested(asked)
+        try:
+            served = state.tiers.admit(
+                asked, key, model.id, tier_directives, stat.admitted
+            )
+        except ApiError:
+            ledger.billing.flex_shed += 1
+            raise
+        ledger.billing.priority_downgraded += asked == "priority" and served != asked
+        marked = tiers.mark_served(request, served, door.flavour)
+        if state.implicit is not None:
+            state.implicit.apply(key, req)
         decision = faults.decide(
             directives, stat.admitted, seed=config.seed, body_hash=digest, fault_rate=config.fault_rate,
             fault_mix=config.fault_mix, hang_s=config.hang_s, default_retry_s=config.fault_retry_s,
@@ -196,6 +222,18 @@ async def serve(
                 * (res.candidates_tokens + res.thoughts_tokens)
                 / 1000.0
             )
+        res.service_tier, res.cache_details = served, req.cache_details
+        if served == "flex":
+            delay += (
+                tier_directives.flex_latency_s
+                if tier_directives.flex_latency_s is not None
+                else state.tiers.flex_wait(digest, stat.admitted)
+            )
+            limit = tiers.server_timeout(request.headers)
+            if limit is not None and delay > limit:
+                await asyncio.sleep(limit)
+                ledger.billing.flex_deadline_exceeded += 1
+                raise tiers.deadline_exceeded()
         if delay > 0:
             await asyncio.sleep(delay)
         broken = decision.malformed or decision.truncated
@@ -204,8 +242,13 @@ async def serve(
             res.text_tokens,
             res.thoughts_tokens,
             res.image_tokens,
+            cached=req.cached_tokens,
             lost=broken,
         )
+        ledger.billing.charge(
+            model.id, served, res.prompt_details, req.cache_details, res.text_tokens,
+            res.thoughts_tokens, res.image_tokens, implicit=req.implicit_cache, lost=broken,
+        )  # fmt: skip
         if broken:
             status = "200-unusable"
         return await write(
@@ -219,6 +262,10 @@ async def serve(
             status = "client_closed"  # the client went away first (e.g. its timeout during a hang)
         raise
     finally:
+        if served == "flex":
+            state.tiers.leave_flex()
+        if marked is not None:
+            tiers.unmark(marked)
         ledger.leave()
         ledger.record(door.route, status, stat)
 
@@ -232,7 +279,11 @@ def reset(request: web.Request) -> web.StreamResponse:
 
 
 async def send_json(
-    request: web.Request, payload: Any, decision: faults.Decision, status: int = 200
+    request: web.Request,
+    payload: Any,
+    decision: faults.Decision,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     data = dumps(payload)
     if decision.malformed:
@@ -242,7 +293,11 @@ async def send_json(
         )
     if decision.truncated:
         response = web.StreamResponse(
-            status=status, headers={"Content-Type": "application/json; charset=UTF-8"}
+            status=status,
+            headers={
+                "Content-Type": "application/json; charset=UTF-8",
+                **(headers or {}),
+            },
         )
         response.content_length = len(data)
         await response.prepare(request)
@@ -251,5 +306,9 @@ async def send_json(
             request.transport.close()
         return response
     return web.Response(
-        status=status, body=data, content_type="application/json", charset="UTF-8"
+        status=status,
+        body=data,
+        content_type="application/json",
+        charset="UTF-8",
+        headers=headers,
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import faults
+from . import faults, tiers
 from .apierror import ApiError, bad_key, model_not_found, no_key, unauthenticated
 from .flow import Door, State, error_response, parse_json, read_body, send_json, serve
 from .jsonio import dumps
@@ -54,19 +54,28 @@ def vertex_key(request: web.Request, state: State) -> str:
     return token
 
 
-def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
-    """usageMetadata as the service writes it: zero fields left out."""
+def usage_json(
+    res: GenResult, vertex: bool = False, tier: str = tiers.STANDARD
+) -> dict[str, Any]:
+    """usageMetadata as the service writes it: zero fields left out; the served tier as
+    `serviceTier` (Gemini API) or `trafficType` (Vertex)."""
     usage: dict[str, Any] = {"promptTokenCount": res.prompt_tokens}
     if res.candidates_tokens:
         usage["candidatesTokenCount"] = res.candidates_tokens
     usage["totalTokenCount"] = (
         res.prompt_tokens + res.candidates_tokens + res.thoughts_tokens
     )
+    if res.cache_details:
+        usage["cachedContentTokenCount"] = res.cached_tokens
     details = [
         {"modality": m, "tokenCount": c} for m, c in res.prompt_details.items() if c
     ]
     if details:
         usage["promptTokensDetails"] = details
+    if res.cache_details:
+        usage["cacheTokensDetails"] = [
+            {"modality": m, "tokenCount": c} for m, c in res.cache_details.items()
+        ]
     if res.image_tokens:
         usage["candidatesTokensDetails"] = [
             {"modality": "IMAGE", "tokenCount": res.image_tokens}
@@ -74,7 +83,9 @@ def usage_json(res: GenResult, vertex: bool = False) -> dict[str, Any]:
     if res.thoughts_tokens:
         usage["thoughtsTokenCount"] = res.thoughts_tokens
     if vertex:
-        usage["trafficType"] = "ON_DEMAND"
+        usage["trafficType"] = tiers.traffic_type(tier)
+    else:
+        usage["serviceTier"] = tier
     return usage
 
 
@@ -124,7 +135,11 @@ def candidate_json(
 
 
 def response_json(
-    res: GenResult, model: str, rid: str, vertex: bool = False
+    res: GenResult,
+    model: str,
+    rid: str,
+    vertex: bool = False,
+    tier: str = tiers.STANDARD,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if res.block_reason:
@@ -134,7 +149,7 @@ def response_json(
         }
     else:
         out["candidates"] = [candidate_json(res)]
-    out["usageMetadata"] = usage_json(res, vertex)
+    out["usageMetadata"] = usage_json(res, vertex, tier)
     out["modelVersion"] = model
     if vertex:
         out["createTime"] = (
@@ -165,16 +180,23 @@ async def handle_model_action(
     """POST .../models/{model}:{action} for generateContent, streamGenerateContent and countTokens."""
     vertex = door.flavour == "vertex"
     if action == "countTokens":
-        return await count_tokens(request, state, door, name, vertex_path, version)
+        return await count_tokens(
+            request, state, door, name, vertex_path, version, key=key
+        )
     if action not in ("generateContent", "streamGenerateContent"):
         return error_response(
             ApiError(404, f"Method not found: {action}"), door.flavour
         )
     stream = action == "streamGenerateContent"
+    tier = [tiers.STANDARD]
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         model = _model(name, action, vertex_path, version)
-        return model, parse_generate(body, model, state.files.resolve)
+        req = parse_generate(
+            body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
+        )
+        tier[0] = tiers.served_tier(body, request.headers)
+        return model, req
 
     async def write(
         req_: web.Request,
@@ -183,11 +205,15 @@ async def handle_model_action(
         rid: str,
         decision: faults.Decision,
     ) -> web.StreamResponse:
+        # the tier decided for this request (tiers.py): Flex, Priority, or a downgrade
+        tier[0] = res.service_tier or tier[0]
+        headers = {} if vertex else {tiers.TIER_HEADER: tier[0]}
         if stream:
-            return await write_sse(req_, res, req.model.id, rid, decision, vertex)
-        return await send_json(
-            req_, response_json(res, req.model.id, rid, vertex), decision
-        )
+            return await write_sse(
+                req_, res, req.model.id, rid, decision, vertex, tier[0], headers
+            )
+        body = response_json(res, req.model.id, rid, vertex, tier[0])
+        return await send_json(req_, body, decision, headers=headers)
 
     return await serve(request, state, door, key, parse, write)
 
@@ -199,18 +225,27 @@ async def count_tokens(
     name: str,
     vertex_path: str | None,
     version: str,
+    key: str = "",
 ) -> web.StreamResponse:
     status = "200"
     try:
         body = parse_json(await read_body(request))
         model = _model(name, "countTokens", vertex_path, version)
-        req = parse_count(body, model, state.files.resolve)
+        req = parse_count(
+            body, model, state.files.resolve, resolve_cache=state.caches.resolver(key)
+        )
         details = [
             {"modality": m, "tokenCount": c} for m, c in req.prompt_details.items() if c
         ]
         out: dict[str, Any] = {"totalTokens": req.prompt_tokens}
+        if req.cache_details:
+            out["cachedContentTokenCount"] = req.cached_tokens
         if details:
             out["promptTokensDetails"] = details
+        if req.cache_details:
+            out["cacheTokensDetails"] = [
+                {"modality": m, "tokenCount": c} for m, c in req.cache_details.items()
+            ]
         return web.Response(
             body=dumps(out), content_type="application/json", charset="UTF-8"
         )
@@ -228,16 +263,19 @@ async def write_sse(
     rid: str,
     decision: faults.Decision,
     vertex: bool,
+    tier: str = tiers.STANDARD,
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """`data: {chunk}\\r\\n\\r\\n` events with cumulative usage; finishReason only on the last one."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
             "Content-Disposition": "attachment",
+            **(headers or {}),
         }
     )
     await response.prepare(request)
-    chunks = _chunks(res, model, rid, vertex)
+    chunks = _chunks(res, model, rid, vertex, tier)
     for i, chunk in enumerate(chunks):
         data = dumps(chunk)
         if decision.malformed and i == len(chunks) - 1:
@@ -257,14 +295,16 @@ async def write_sse(
     return response
 
 
-def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str, Any]]:
+def _chunks(
+    res: GenResult, model: str, rid: str, vertex: bool, tier: str = tiers.STANDARD
+) -> list[dict[str, Any]]:
     if (
         res.block_reason
         or res.empty_content
         or res.function_call is not None
         or not res.text
     ):
-        return [response_json(res, model, rid, vertex)]
+        return [response_json(res, model, rid, vertex, tier)]
     text = res.text
     cuts = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
     chunks = []
@@ -274,6 +314,7 @@ def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str
             prompt_tokens=res.prompt_tokens, prompt_details=res.prompt_details, thoughts_tokens=res.thoughts_tokens,
             text_tokens=(res.text_tokens * cuts[i + 1]) // max(1, len(text)), finish_reason=res.finish_reason,
             image_tokens=res.image_tokens if i == 2 else 0,
+            service_tier=res.service_tier, cache_details=res.cache_details,
         )  # fmt: skip
         parts: list[dict[str, Any]] = []
         if i == 0 and res.thought_text:
@@ -288,7 +329,7 @@ def _chunks(res: GenResult, model: str, rid: str, vertex: bool) -> list[dict[str
         chunk: dict[str, Any] = {
             "candidates": [candidate_json(partial, parts, final=i == 2)]
         }
-        chunk["usageMetadata"] = usage_json(partial, vertex)
+        chunk["usageMetadata"] = usage_json(partial, vertex, tier)
         chunk["modelVersion"] = model
         chunk["responseId"] = rid
         chunks.append(chunk)

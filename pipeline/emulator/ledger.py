@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from .billing import Billing
+
 TOKEN_KINDS = ("input", "output", "thinking", "image_output", "cached")
 
 
@@ -47,6 +49,8 @@ class Ledger:
         self.uploads = 0
         self.upload_bytes = 0
         self.requests = 0
+        # tokens by served tier, caches and dollars (billing.py); caches outlive a reset
+        self.billing = Billing(carry=getattr(self, "billing", None))
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -130,4 +134,5 @@ class Ledger:
             "rate_limited": self.rate_limited,
             "per_window": [self.per_window.get(i, 0) for i in range(last + 1)],
             "uploads": {"count": self.uploads, "bytes": self.upload_bytes},
+            **self.billing.to_json(),
         }

@@ -18,6 +18,7 @@ from .models import MODELS, OPENAI_ALIASES, ModelInfo
 from .openai_request import chat_request, images_request
 from .request import GenRequest
 from .synth import GenResult
+from .tiers import OPENAI_NAMES
 
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 
@@ -56,13 +57,18 @@ def usage_json(res: GenResult, flavour: str) -> dict[str, Any]:
         "prompt_tokens": res.prompt_tokens,
         "completion_tokens": output + res.thoughts_tokens,
         "total_tokens": total,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": res.cached_tokens},
         "completion_tokens_details": details,
     }
 
 
 def completion_json(
-    res: GenResult, req: GenRequest, rid: str, flavour: str, model_name: str
+    res: GenResult,
+    req: GenRequest,
+    rid: str,
+    flavour: str,
+    model_name: str,
+    report_tier: bool = False,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": res.text or None}
     if res.block_reason or res.safety_blocked:
@@ -91,7 +97,7 @@ def completion_json(
             }
             for img in (res.image, *res.more_images)
         ]
-    return {
+    completion = {
         "id": ("gen-" + rid) if flavour == "openai" else rid,
         "object": "chat.completion",
         "created": int(time.time()),
@@ -101,6 +107,9 @@ def completion_json(
         ],
         "usage": usage_json(res, flavour),
     }
+    if report_tier:  # OpenAI's field, OpenAI's names (standard is "default")
+        completion["service_tier"] = OPENAI_NAMES.get(res.service_tier, "default")
+    return completion
 
 
 def _stream_body(completion: dict[str, Any]) -> bytes:
@@ -127,8 +136,12 @@ async def chat(request: web.Request, state: State, door: Door) -> web.StreamResp
 
     def parse(body: Any) -> tuple[ModelInfo, GenRequest]:
         nonlocal stream
-        model, req = chat_request(body, door.flavour, state.files)
+        model, req = chat_request(
+            body, door.flavour, state.files, caches=state.caches.resolver(key)
+        )
         model_names["name"] = str(body.get("model"))
+        if body.get("service_tier") is not None:
+            model_names["tier"] = "yes"
         stream = bool(body.get("stream"))
         return model, req
 
@@ -140,8 +153,9 @@ async def chat(request: web.Request, state: State, door: Door) -> web.StreamResp
         decision: faults.Decision,
     ) -> web.StreamResponse:
         completion = completion_json(
-            res, req, rid, door.flavour, model_names.get("name", req.model.id)
-        )
+            res, req, rid, door.flavour, model_names.get("name", req.model.id),
+            report_tier="tier" in model_names,
+        )  # fmt: skip
         if stream:
             return web.Response(
                 body=_stream_body(completion), content_type="text/event-stream"

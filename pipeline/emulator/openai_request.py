@@ -12,7 +12,7 @@ from typing import Any
 from .apierror import ApiError, invalid
 from .files import FileStore
 from .models import OPENAI_ALIASES, THINKING_LEVELS, ModelInfo, lookup
-from .request import GenRequest, parse_generate
+from .request import CacheResolver, GenRequest, parse_generate
 
 _EFFORTS = ("minimal", "low", "medium", "high")
 _AUDIO_FORMATS = {
@@ -88,7 +88,11 @@ def _google_extras(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_request(
-    body: Any, flavour: str, files: FileStore
+    body: Any,
+    flavour: str,
+    files: FileStore,
+    *,
+    caches: CacheResolver | None = None,
 ) -> tuple[ModelInfo, GenRequest]:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
@@ -205,7 +209,7 @@ def chat_request(
     for key in ("safety_settings", "cached_content"):
         if google.get(key) is not None:
             gemini[key] = google[key]
-    return model, parse_generate(gemini, model, files.resolve)
+    return model, parse_generate(gemini, model, files.resolve, resolve_cache=caches)
 
 
 def _parts(content: Any, where: str, allow_empty: bool = False) -> list[dict[str, Any]]:

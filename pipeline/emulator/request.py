@@ -27,6 +27,11 @@ from .media import (
 from .models import ModelInfo
 
 FileResolver = Callable[[str], MediaInfo]
+# A generate body (camelCase top level) naming a cachedContent -> the body with the cache's contents,
+# systemInstruction, tools and toolConfig merged in, and the cached tokens by modality (caches.py).
+CacheResolver = Callable[
+    [dict[str, Any], ModelInfo], tuple[dict[str, Any], dict[str, int]]
+]
 
 
 @dataclass(slots=True)
@@ -55,6 +60,18 @@ class GenRequest:
     )
     image_count: int = 1
     stop: list[str] = field(default_factory=list)
+    # Context caching (not part of the reply key: a cached prefix gets the same reply as an inline one).
+    source: Any = field(
+        default=None, repr=False
+    )  # the generate body parsed (cache merged in)
+    # tokens by modality of each part: the contents' parts in order, then the system instruction's
+    part_tokens: list[dict[str, int]] = field(default_factory=list, repr=False)
+    cache_details: dict[str, int] = field(default_factory=dict, repr=False)
+    implicit_cache: bool = field(default=False, repr=False)
+
+    @property
+    def cached_tokens(self) -> int:
+        return sum(self.cache_details.values())
 
     @property
     def prompt_tokens(self) -> int:
@@ -72,6 +89,7 @@ def parse_generate(
     resolve_file: FileResolver,
     *,
     top: frozenset[str] = n.REQUEST,
+    resolve_cache: CacheResolver | None = None,
 ) -> GenRequest:
     """Validate a generateContent body the way the service does and extract what the reply needs."""
     req = n.fields(body, top, "")
@@ -90,6 +108,12 @@ def parse_generate(
         raise invalid(
             "* GenerateContentRequest.contents: contents is not specified\n", "contents"
         )
+    if req.get("cachedContent"):
+        if resolve_cache is None:
+            raise ApiError(403, "CachedContent not found (or permission denied)")
+        req, out.cache_details = resolve_cache(req, model)
+        contents = req["contents"]
+    out.source = req
     for i, content in enumerate(n.as_list(contents, "contents")):
         _content(out, content, f"contents[{i}]", resolution, resolve_file)
     if req.get("systemInstruction") is not None:
@@ -100,11 +124,6 @@ def parse_generate(
             resolution,
             resolve_file,
             system=True,
-        )
-    if req.get("cachedContent"):
-        raise ApiError(
-            403,
-            f"CachedContent not found (or permission denied): {req['cachedContent']}",
         )
     for i, tool in enumerate(n.as_list(req.get("tools") or [], "tools")):
         _tool(out, tool, f"tools[{i}]")
@@ -182,6 +201,7 @@ def _content(
                 pw,
             )
         kind = data[0]
+        before = None if kind == "text" else dict(details)  # for part_tokens
         part_res = resolution
         if (
             isinstance(part.get("mediaResolution"), dict)
@@ -214,6 +234,15 @@ def _content(
             details["TEXT"] = details.get("TEXT", 0) + text_tokens(
                 json.dumps(part[kind], separators=(",", ":"))
             )
+        out.part_tokens.append(
+            {"TEXT": text_tokens(part["text"])}
+            if before is None
+            else {
+                m: c - before.get(m, 0)
+                for m, c in details.items()
+                if c != before.get(m, 0)
+            }
+        )
     if user_texts:
         out.last_user_text = "\n".join(user_texts)
 
@@ -293,7 +322,13 @@ def _tool(out: GenRequest, tool: Any, where: str) -> None:
         )
 
 
-def parse_count(body: Any, model: ModelInfo, resolve_file: FileResolver) -> GenRequest:
+def parse_count(
+    body: Any,
+    model: ModelInfo,
+    resolve_file: FileResolver,
+    *,
+    resolve_cache: CacheResolver | None = None,
+) -> GenRequest:
     """A countTokens body: `{"contents": [...]}` or `{"generateContentRequest": {...}}`."""
     req = n.fields(body, n.COUNT_TOKENS, "")
     if req.get("generateContentRequest") is not None:
@@ -302,5 +337,10 @@ def parse_count(body: Any, model: ModelInfo, resolve_file: FileResolver) -> GenR
                 "Only one of contents and generate_content_request can be set.",
                 "contents",
             )
-        return parse_generate(req["generateContentRequest"], model, resolve_file)
+        return parse_generate(
+            req["generateContentRequest"],
+            model,
+            resolve_file,
+            resolve_cache=resolve_cache,
+        )
     return parse_generate({"contents": req.get("contents")}, model, resolve_file)

@@ -96,6 +96,12 @@ class GenResult:
     image_tokens: int = 0
     thoughts_tokens: int = 0
     signature: str = ""
+    service_tier: str = ""  # the tier served at (tiers.py); "" before it is decided
+    cache_details: dict[str, int] = field(default_factory=dict)  # cached prompt tokens
+
+    @property
+    def cached_tokens(self) -> int:
+        return sum(self.cache_details.values())
 
     @property
     def candidates_tokens(self) -> int:

@@ -383,6 +383,12 @@ async def test_every_front_door_gives_the_same_reply_to_the_same_request(
     meta = native["usageMetadata"]
     text = native["candidates"][0]["content"]["parts"][0]["text"]
     assert vertex["candidates"][0]["content"]["parts"][0]["text"] == text
+    tier = meta.pop(
+        "serviceTier"
+    )  # the Gemini API's served tier; Vertex says trafficType
+    assert (
+        tier == "standard" and vertex["usageMetadata"].pop("trafficType") == "ON_DEMAND"
+    )
     assert {k: vertex["usageMetadata"][k] for k in meta} == meta
     for reply in (aggregator, google):
         assert reply["choices"][0]["message"]["content"] == text
