@@ -62,7 +62,7 @@ class GenRequest:
     stop: list[str] = field(default_factory=list)
     # Context caching (not part of the reply key: a cached prefix gets the same reply as an inline one).
     source: Any = field(
-        default=None, repr=False
+        default=None, repr=False, compare=False
     )  # the generate body parsed (cache merged in)
     # tokens by modality of each part: the contents' parts in order, then the system instruction's
     part_tokens: list[dict[str, int]] = field(default_factory=list, repr=False)
