@@ -95,6 +95,8 @@ class GenerationSettings:
     tools: tuple[
         Mapping[str, Any], ...
     ] = ()  # function declarations: {"name", "description", "parameters"}
+    # "standard" | "flex" | "priority" | "auto" (the engine picks flex or standard per attempt); None: standard
+    service_tier: str | None = None
 
     @property
     def wants_json(self) -> bool:
@@ -136,6 +138,9 @@ class Prompt:
     generation: GenerationSettings
     system: str | None = None
     estimated_input_tokens: int = 0
+    # An explicit context cache (`cachedContents/...`) holding the system instruction, the tools and the shared
+    # files: the request names it and leaves those out.
+    cached_content: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ def make_runner(
         stats=stats,
         run_dir=options.out_dir,
         keep_fields=spec.output.keep_fields,
-        timeout_s=spec.limits.request_timeout_s,
+        timeout_s=spec.limits.attempt_timeout_s(),
         max_output_tokens=parts.max_output_tokens,
         image_output=parts.image_output,
         forget_files=forget_files,

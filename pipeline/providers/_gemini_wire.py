@@ -77,15 +77,25 @@ def generate_body(prompt: Prompt) -> dict[str, Any]:
             {"role": "user", "parts": [part_json(part) for part in prompt.parts]}
         ]
     }
-    if prompt.system:
+    cached = prompt.cached_content
+    if cached:
+        # The cache holds the system instruction and the tools; sending them too is a 400.
+        body["cachedContent"] = cached
+    elif prompt.system:
         body["systemInstruction"] = {"parts": [{"text": prompt.system}]}
     config = generation_config(prompt.generation)
     if config:
         body["generationConfig"] = config
-    tools = tools_json(prompt.generation)
+    tools = [] if cached else tools_json(prompt.generation)
     if tools:
         body["tools"] = tools
     return body
+
+
+def requested_tier(settings: GenerationSettings) -> str | None:
+    """The tier to ask for: "flex" or "priority"; None for standard (the default, so nothing is sent)."""
+    tier = settings.service_tier
+    return tier if tier in ("flex", "priority") else None
 
 
 def part_json(part: Part) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pipeline.records import HttpRequest, HttpResponse, Part, Prompt, Reply, Usa
 from ._base import ProviderBase
 from ._credentials import Credentials
 from ._errors_map import read_error_body
-from ._gemini_wire import encode, media_resolution, wants_image
+from ._gemini_wire import encode, media_resolution, requested_tier, wants_image
 from ._openai_reply import parse_chat_reply, parse_images_reply
 from ._schema import decode_reply_body
 
@@ -160,6 +160,11 @@ def chat_body(prompt: Prompt, model: str) -> dict[str, Any]:
         body["reasoning_effort"] = settings.thinking_level
     if wants_image(settings, model):
         body["modalities"] = ["image", "text"]
+    tier = requested_tier(settings)
+    if tier is not None:
+        body["service_tier"] = (
+            tier  # "matches OpenAI's service_tier parameter in name and logic"
+        )
     google = _google_extras(prompt)
     if settings.media_resolution:
         # A generationConfig field in Gemini's format, so it travels in google.generation_config.

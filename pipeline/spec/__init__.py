@@ -5,6 +5,8 @@ Errors name the file, the key and what was expected.
 
 from __future__ import annotations
 
+from ._cache import CacheSpec
+from ._deadline import Deadline
 from ._load import (
     JobSpec,
     MediaSpec,
@@ -15,6 +17,8 @@ from ._load import (
 )
 
 __all__ = (
+    "CacheSpec",
+    "Deadline",
     "JobSpec",
     "MediaSpec",
     "apply_row_overrides",

@@ -17,6 +17,7 @@ from pipeline.catalog import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
     check_generation,
+    model_info,
 )
 from pipeline.records import GenerationSettings
 
@@ -118,6 +119,9 @@ def _load_tools(key: str, value: Any, base: Path) -> tuple[dict[str, Any], ...]:
     return tuple(tools)
 
 
+# "auto" sends at Flex while the run is on course for `[limits] deadline`, else at Standard (the engine decides).
+SERVICE_TIERS = ("standard", "flex", "priority", "auto")
+
 # [generation]: key -> parser. The two file keys are read by _parse_generation, which knows the spec's folder.
 _FILE_KEYS = {"response_schema_file": "response_schema", "tools_file": "tools"}
 _GENERATION_KEYS: dict[str, Parser] = {
@@ -138,6 +142,7 @@ _GENERATION_KEYS: dict[str, Parser] = {
     "media_resolution": _choice(("low", "medium", "high"), fold=str.lower),
     "response_schema_file": _path,
     "tools_file": _path,
+    "service_tier": _choice(SERVICE_TIERS, fold=str.lower),
 }
 
 
@@ -170,4 +175,19 @@ def _check_model(settings: GenerationSettings, model: str) -> GenerationSettings
     problem = check_generation(settings, model)
     if problem is not None:
         raise _Bad(f"generation.{problem[0]}", problem[1])
+    _check_tier(settings.service_tier, model)
     return settings
+
+
+def _check_tier(tier: str | None, model: str) -> None:
+    """A tier the catalog says the model is not offered at (the Gemini API's lists; None there: not said).
+    "auto" sends at Flex, so it needs Flex."""
+    info = model_info(model)
+    if info is None or tier in (None, "standard"):
+        return
+    needed = "priority" if tier == "priority" else "flex"
+    if getattr(info, needed) is False:
+        raise _Bad(
+            "generation.service_tier",
+            f'{info.id} is not offered at the {needed.capitalize()} tier; use "standard" or another model',
+        )
