@@ -316,3 +316,7 @@ class JournalTotals:
     unpriced_rows: int = (
         0  # rows sent to a model without a price: their cost is unknown, not zero
     )
+    # By the tier each row was served at ("standard", "flex", "priority"; "unreported" for rows that were billed
+    # but whose reply named no tier): {"rows", "input_tokens", "output_tokens", "thinking_tokens",
+    # "cached_tokens", "total_tokens", "cost_usd"}.
+    by_tier: Mapping[str, Mapping[str, float]] = field(default_factory=dict)

@@ -109,11 +109,11 @@ class AutoTier:
         self._flex_latency_s: float | None = None
         self.chosen = {"flex": 0, "standard": 0}
 
-    def row_finished(self) -> None:
-        """A row got its outcome (any tier, any status)."""
+    def row_finished(self, count: int = 1) -> None:
+        """`count` rows got their outcome (any tier, any status)."""
         now = self._clock()
-        self._seen += 1
-        self._finished.append(now)
+        self._seen += count
+        self._finished.extend([now] * count)
         while self._finished and now - self._finished[0] > self.window_s:
             self._finished.popleft()
 
