@@ -296,3 +296,26 @@ def test_auto_meets_its_deadline_for_less_than_standard(
     assert served["flex"]["rows"] > 0 and served["standard"]["rows"] > 0
     assert result["tiers"]["saved_usd"] > 0
     assert result["cost_usd"] == pytest.approx(ledger["cost_usd"], rel=1e-6)
+
+
+def test_the_cache_ttl_is_renewed_while_the_run_goes_on(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    media = handbook(tmp_path)
+    rows = [{"id": f"r{i}", "prompt": f"Does rule {i} apply?"} for i in range(24)]
+    with EmulatorThread(EmulatorConfig(port=0, latency_ms=400)) as emulator:
+        job = make_job(
+            rows,
+            provider={"model": FLASH, "base_url": emulator.base_url},
+            input={"media_dir": str(media)},
+            generation={"thinking_level": "low"},
+            limits={"concurrency": 4},
+            cache={"enabled": True, "files": ["handbook.txt"], "ttl_s": 1.5},
+        )
+        done = run(job, tmp_path / "out")  # ~2.4 s of requests: longer than the TTL
+        ledger = emulator.ledger()
+    assert done.returncode == 0, done.stderr
+    assert ledger["caches"]["created"] == 1 and ledger["caches"]["expired"] == 0
+    patches = ledger["requests_by_route"].get("PATCH /v1beta/cachedContents/{id}", {})
+    assert patches.get("200", 0) >= 1
+    assert all(row["cached_tokens"] > 0 for row in results(tmp_path / "out"))
