@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import posixpath
+from dataclasses import replace
 from typing import Any, Literal
 
 from pipeline.errors import ReplyInvalid
@@ -102,7 +103,12 @@ class OpenAIProvider(ProviderBase):
         self._raise_for_status(response)
         if self._to_images_api(prompt):
             return parse_images_reply(response.body, prompt)
-        return parse_chat_reply(response.body, prompt)
+        reply = parse_chat_reply(response.body, prompt)
+        header = response.headers.get("x-gemini-service-tier")
+        if reply.service_tier is None and header:
+            # Google's endpoint names the served tier in this header even when the body does not.
+            reply = replace(reply, service_tier=header.strip().lower())
+        return reply
 
     def build_list_models(self, page_token: str | None = None) -> HttpRequest:
         """GET {base_url}/models: OpenAI's list has one page."""

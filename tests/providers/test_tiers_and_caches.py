@@ -218,3 +218,29 @@ def test_a_429_says_whether_it_names_a_quota(
     }
     with pytest.raises(ServerError):
         gemini.parse(respond(503, busy), PROMPT)
+
+
+def test_the_openai_door_reads_the_served_tier_from_the_header(
+    bearer_credentials: StaticCredentials, respond: Respond
+) -> None:
+    provider = OpenAIProvider(
+        model="gemini-3-flash-preview",
+        credentials=bearer_credentials,
+        base_url="http://h/v1",
+    )
+    completion = {
+        "choices": [
+            {"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+    reply = provider.parse(
+        respond(200, completion, {"x-gemini-service-tier": "standard"}), PROMPT
+    )
+    assert reply.service_tier == "standard"
+    assert (
+        provider.parse(
+            respond(200, {**completion, "service_tier": "flex"}), PROMPT
+        ).service_tier
+        == "flex"
+    )
