@@ -172,3 +172,58 @@ async def test_without_a_fallback_a_row_fails_once_flex_refused_it_too_often(
         "UNAVAILABLE",
         3,
     )
+
+
+async def test_a_cache_that_vanishes_mid_run_is_made_again(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    created: list[str] = []
+    deleted: list[str] = []
+    refused: set[str] = set()
+
+    def serve(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/cachedContents") and request.method == "POST":
+            name = f"cachedContents/c{len(created) + 1}"
+            created.append(name)
+            resource = {"name": name, "usageMetadata": {"totalTokenCount": 5000},
+                        "expireTime": "2099-01-01T00:00:00Z"}  # fmt: skip
+            return HttpResponse(200, {}, json.dumps(resource).encode())
+        if request.method == "DELETE":
+            deleted.append("cachedContents/" + request.url.rsplit("/", 1)[-1])
+            return HttpResponse(200, {}, b"{}")
+        assert isinstance(request.body, bytes)
+        body = json.loads(request.body)
+        assert "systemInstruction" not in body
+        name = body["cachedContent"]
+        if (
+            name == "cachedContents/c1" and len(refused) < 3
+        ):  # expired under the first rows
+            refused.add(body["contents"][0]["parts"][-1]["text"])
+            gone = {"code": 403, "message": "CachedContent not found (or permission denied)",
+                    "status": "PERMISSION_DENIED"}  # fmt: skip
+            return HttpResponse(403, {}, json.dumps({"error": gone}).encode())
+        return reply("standard")
+
+    system = "Use the handbook. " * 1200  # ~5,400 tokens: above 3.1 Pro's 4,096
+    rows = [{"id": f"r{i}", "prompt": f"q{i}"} for i in range(8)]
+    spec = load_spec(
+        make_job(
+            rows,
+            prompt={"system": system},
+            cache={"enabled": True},
+            limits={"concurrency": 2},
+        )
+    )
+    result = await run_job(
+        spec, options(tmp_path / "out"), transport=MockTransport(serve)
+    )
+    assert all(row["status"] == "ok" for row in results(tmp_path / "out"))
+    assert created == ["cachedContents/c1", "cachedContents/c2"]
+    assert deleted == ["cachedContents/c2"]  # the first was gone already
+    cache = result.summary["cache"]
+    assert (cache["created"], cache["state"], cache["name"]) == (
+        2,
+        "deleted",
+        "cachedContents/c2",
+    )  # type: ignore[index]
+    assert cache["creation_usd"] == 2 * 5000 * 2.0 / 1e6  # type: ignore[index]
