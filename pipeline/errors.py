@@ -12,6 +12,7 @@ PipelineError                 base class, never raised itself
 │   ├── ReplyInvalid          reply does not parse or fails the response schema                   -> retry, then "failed"
 │   └── RequestRejected       any other 4xx (INVALID_ARGUMENT, ...)                               -> "failed" at once
 │       ├── FileGone          an uploaded file the row uses expired or was deleted                -> upload again, retry
+│       │   └── CacheGone     the context cache the request names expired or was deleted          -> create again, retry
 │       └── RunRejected       model not found, FAILED_PRECONDITION (billing, region)              -> stops the run (exit 2)
 ├── CredentialsError          key missing or refused (401/403); stops the run (no point sending more)
 ├── OutputError               the run directory cannot be written (disk full, permissions, locked) -> stops the run
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = (
     "AttemptError",
     "BudgetExhausted",
+    "CacheGone",
     "CredentialsError",
     "DailyLimitReached",
     "Interrupted",
@@ -110,7 +112,12 @@ class TransportError(AttemptError):
 
 
 class RateLimited(AttemptError):
-    """429 / RESOURCE_EXHAUSTED; `retry_after` holds the server's hint in seconds when it gave one."""
+    """429 / RESOURCE_EXHAUSTED; `retry_after` holds the server's hint in seconds when it gave one.
+
+    `quota_ids` are the quotas the server says were exceeded (Google's QuotaFailure): a 429 that names none, on
+    a Flex request, is Flex at capacity rather than a rate limit."""
+
+    quota_ids: tuple[str, ...] = ()
 
 
 class ServerError(AttemptError):
@@ -137,6 +144,11 @@ class FileGone(RequestRejected):
     ) -> None:
         self.files = files
         super().__init__(message, **kwargs)
+
+
+class CacheGone(FileGone):
+    """The explicit context cache a request names expired or was deleted (403 "CachedContent not found"): the
+    run creates it again and the row is retried."""
 
 
 class RunRejected(RequestRejected):

@@ -99,6 +99,9 @@ class GenerationSettings:
     function_calling_mode: str | None = None
     allowed_function_names: tuple[str, ...] = ()
 
+    # "standard" | "flex" | "priority" | "auto" (the engine picks flex or standard per attempt); None: standard
+    service_tier: str | None = None
+
     @property
     def wants_json(self) -> bool:
         return (
@@ -139,6 +142,9 @@ class Prompt:
     generation: GenerationSettings
     system: str | None = None
     estimated_input_tokens: int = 0
+    # An explicit context cache (`cachedContents/...`) holding the system instruction, the tools and the shared
+    # files: the request names it and leaves those out.
+    cached_content: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +320,10 @@ class JournalTotals:
     unpriced_rows: int = (
         0  # rows sent to a model without a price: their cost is unknown, not zero
     )
+    # By the tier each row was served at ("standard", "flex", "priority"; "unreported" for rows that were billed
+    # but whose reply named no tier): {"rows", "input_tokens", "output_tokens", "thinking_tokens",
+    # "cached_tokens", "total_tokens", "cost_usd"}.
+    by_tier: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ def _local_status(run_dir: Path) -> dict[str, object]:
         # The engine's counters, saved as it goes: fresher than summary.json after a crash.
         meta = {
             key: reader.load_meta(key)
-            for key in ("fingerprint", "input_rows", "counters")
+            for key in ("fingerprint", "input_rows", "counters", "cache")
         }
     finally:
         reader.close()
@@ -70,6 +70,10 @@ def _local_status(run_dir: Path) -> dict[str, object]:
         input_rows=input_rows if isinstance(input_rows, int) else None,
         budget_usd=_dict(summary.get("budget")).get("limit_usd"),
         stopped=None,
+        tier_events=_dict(_dict(meta["counters"]).get("tier_events")),
+        cache=_dict(
+            meta["cache"]
+        ),  # the engine's context cache (engine._cache.CACHE_META)
     )
     status.pop("written_at")
     status["dir"] = str(run_dir)
@@ -201,6 +205,57 @@ def _count(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else "?"
 
 
+def _tier_lines(tiers: object) -> list[tuple[str, str]]:
+    """Rows, tokens and dollars by served tier; the saving against Standard; Flex's refusals and fallbacks."""
+    if not isinstance(tiers, dict):
+        return []
+    served = _dict(tiers.get("served"))
+    parts = [
+        f"{tier} {int(entry.get('rows', 0)):,} rows, {int(entry.get('total_tokens', 0)):,} tokens, "
+        f"${_number(entry.get('cost_usd')):,.4f}"
+        for tier, entry in served.items()
+        if isinstance(entry, dict)
+    ]
+    lines = [("tiers", "; ".join(parts) or "none")] if parts else []
+    saved = _number(tiers.get("saved_usd"))
+    notes = []
+    if saved:
+        notes.append(
+            f"${saved:,.4f} saved against all Standard"
+            if saved > 0
+            else f"${-saved:,.4f} more than all Standard"
+        )
+    for key, what in (
+        ("flex_refused", "Flex refusals"),
+        ("flex_fallbacks", "rows moved to Standard"),
+    ):
+        if tiers.get(key):
+            notes.append(f"{tiers[key]:,} {what}")
+    auto = _dict(tiers.get("auto"))
+    if auto:
+        notes.append(
+            f"auto sent {auto.get('flex', 0):,} attempts at Flex, {auto.get('standard', 0):,} at Standard"
+        )
+    if notes:
+        lines.append(("", "; ".join(notes)))
+    return lines
+
+
+def _cache_lines(cache: object) -> list[tuple[str, str]]:
+    if (
+        not isinstance(cache, dict)
+        or not cache.get("name")
+        and not cache.get("created")
+    ):
+        return []
+    text = (
+        f"{cache.get('name')}: {int(cache.get('tokens') or 0):,} tokens, {cache.get('state')}; "
+        f"${_number(cache.get('creation_usd')):,.4f} to create, ${_number(cache.get('storage_usd')):,.6f} "
+        f"storage ({int(cache.get('created') or 0)} created, {int(cache.get('reused') or 0)} reused)"
+    )
+    return [("cache", text)]
+
+
 def render_status(status: Mapping[str, object]) -> str:
     """`status` (from `read_status`) as a plain-text table for the terminal."""
     rows = status.get("rows")
@@ -211,6 +266,9 @@ def render_status(status: Mapping[str, object]) -> str:
     total, pending = _count(rows.get("total")), _count(rows.get("pending"))
     token_counts = (f"{tokens.get(f'{k}_tokens', 0):,} {k}" for k in _TOKEN_KINDS[:5])
     cost = _number(status.get("cost_usd"))
+    cache_note = (
+        " and the context cache" if isinstance(status.get("cache"), dict) else ""
+    )
     spent = _number(status.get("spent_usd"))
     lines = [
         ("run", str(status.get("dir", ""))),
@@ -220,7 +278,7 @@ def render_status(status: Mapping[str, object]) -> str:
         ("tokens", ", ".join(token_counts)),
         (
             "cost",
-            f"${cost:,.4f} for the rows in the output, ${spent:,.4f} spent in all",
+            f"${cost:,.4f} for the rows in the output{cache_note}, ${spent:,.4f} spent in all",
         ),
     ]
     if status.get("unpriced_rows"):
@@ -230,6 +288,8 @@ def render_status(status: Mapping[str, object]) -> str:
                 f"{status['unpriced_rows']:,} rows have no price (model not in the price table)",
             )
         )
+    lines.extend(_tier_lines(status.get("tiers")))
+    lines.extend(_cache_lines(status.get("cache")))
     budget = status.get("budget")
     if isinstance(budget, dict):
         lines.append(

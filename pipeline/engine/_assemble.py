@@ -22,16 +22,18 @@ from pipeline.input import build_prompt
 from pipeline.media import MediaContext, build_media_parts, media_context
 from pipeline.policy import Budget, Limits, RetryPolicy
 from pipeline.providers import Credentials, Provider, make_provider
-from pipeline.records import Prompt, Row
+from pipeline.records import MediaRef, Prompt, Row
 from pipeline.spec import JobSpec
 from pipeline.store import RunJournal
 from pipeline.transport import Transport
 
 from ._attempts import AttemptLog
+from ._cache import CACHE_META, RunCache
 from ._options import RunOptions
 from ._progress import RunStats
 from ._row import RowRunner
 from ._session import sent_today
+from ._tiers import make_tiers
 
 __all__ = ("Parts", "assemble", "make_runner")
 
@@ -81,18 +83,46 @@ def make_runner(
     journal: RunJournal,
     transport: Transport,
     stats: RunStats,
-) -> tuple[RowRunner, MediaContext]:
-    """The row runner of one session, over `journal` (which must be open) and `transport`."""
+) -> tuple[RowRunner, MediaContext, RunCache | None]:
+    """The row runner of one session, over `journal` (which must be open) and `transport`, and the run's
+    context cache when `[cache] enabled` (open it before the rows)."""
     spec = parts.spec
     media = media_context(spec, parts.provider, transport.send, journal)
+    policy = RetryPolicy(max_attempts=spec.limits.max_attempts)
+    budget = Budget(
+        spec.limits.budget_usd,
+        journal.spent_usd() + _cache_spent(journal),
+        permits=options.permits,
+    )
+    cache = None
+    if spec.cache.enabled:
+        cache = RunCache(
+            spec,
+            parts.provider,
+            transport.send,
+            journal,
+            media,
+            price=parts.price,
+            budget=budget,
+            policy=policy,
+        )
+    # Shared files open every prompt: in the cache, or (a row the cache does not apply to) sent with the row.
+    shared = tuple(MediaRef(path) for path in spec.cache.files)
 
     async def prepare(row: Row) -> Prompt:
+        cached = cache is not None and cache.applies_to(row)
+        if shared and not cached:
+            row = replace(row, media=shared + row.media)
         if not row.media:
-            return build_prompt(row, spec)
-        media_parts, tokens = await build_media_parts(row, media)
-        return build_prompt(row, spec, media_parts, media_tokens=tokens)
+            prompt = build_prompt(row, spec)
+        else:
+            media_parts, tokens = await build_media_parts(row, media)
+            prompt = build_prompt(row, spec, media_parts, media_tokens=tokens)
+        return await cache.attach(prompt) if cache is not None and cached else prompt
 
     def forget_files(names: tuple[str, ...], prompt: Prompt) -> bool:
+        if cache is not None and not names and cache.forget(prompt.cached_content):
+            return True  # the cache is gone (CacheGone names no file): the row makes it again
         if media.uploads is None:
             return False
         # A gone-file error that names no file: every uploaded file of the row is suspect.
@@ -110,15 +140,15 @@ def make_runner(
             sent_today=sent_today(journal),
             permits=options.permits,
         ),
-        budget=Budget(
-            spec.limits.budget_usd, journal.spent_usd(), permits=options.permits
-        ),
-        policy=RetryPolicy(max_attempts=spec.limits.max_attempts),
+        budget=budget,
+        policy=policy,
         price=parts.price,
         stats=stats,
         run_dir=options.out_dir,
         keep_fields=spec.output.keep_fields,
-        timeout_s=spec.limits.request_timeout_s,
+        timeout_s=spec.limits.attempt_timeout_s(),
+        flex_timeout_s=spec.limits.attempt_timeout_s("flex"),
+        tiers=make_tiers(spec, stats),
         max_output_tokens=parts.max_output_tokens,
         image_output=parts.image_output,
         forget_files=forget_files,
@@ -126,7 +156,19 @@ def make_runner(
     )
     # for `pipeline report`: the limits this session ran under (the journal's spec leaves them out)
     journal.save_meta("limits", _limits_meta(spec))
-    return runner, media
+    return runner, media, cache
+
+
+def _cache_spent(journal: RunJournal) -> float:
+    """What earlier sessions' context caches cost (creation and storage), held against the budget too."""
+    saved = journal.load_meta(CACHE_META)
+    if not isinstance(saved, Mapping):
+        return 0.0
+    return sum(
+        float(value)
+        for key in ("creation_usd", "storage_usd")
+        if isinstance(value := saved.get(key), int | float)
+    )
 
 
 def _environ_for(options: RunOptions, spec: JobSpec) -> Mapping[str, str]:

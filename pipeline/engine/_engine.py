@@ -22,6 +22,7 @@ from pipeline.store import Journal
 from pipeline.transport import AiohttpTransport, Transport
 
 from ._assemble import assemble, make_runner
+from ._cache import RunCache
 from ._finalize import SessionEnd, write_outputs
 from ._options import RunOptions, RunResult
 from ._progress import RunStats
@@ -71,9 +72,12 @@ async def _run(
             transport = await stack.enter_async_context(
                 AiohttpTransport(concurrency=parts.spec.limits.concurrency)
             )
-        runner, media = make_runner(parts, options, journal, transport, stats)
+        runner, media, cache = make_runner(parts, options, journal, transport, stats)
         session = Session(parts.spec, options, journal, runner, parts.credentials)
-        await session.drive()
+        if cache is None:
+            await session.drive()
+        else:
+            await _drive_with_cache(session, cache)
         if parts.spec.media.delete_uploads and media.uploads is not None:
             # [media] delete_uploads: they would expire in 48 h anyway, but some users must not leave them.
             with anyio.CancelScope(shield=True):
@@ -102,6 +106,18 @@ async def _run(
     return RunResult(
         out_dir=options.out_dir, summary=summary, stats=stats, stopped=session.stop
     )
+
+
+async def _drive_with_cache(session: Session, cache: RunCache) -> None:
+    """The session between the cache's creation (or reuse) and its deletion, renewing its TTL meanwhile."""
+    await cache.open()
+    try:
+        async with anyio.create_task_group() as renewals:
+            renewals.start_soon(cache.renew_forever)
+            await session.drive()
+            renewals.cancel_scope.cancel()
+    finally:
+        await cache.close()
 
 
 @asynccontextmanager

@@ -29,6 +29,7 @@ from pipeline.results import ResultColumns, build_summary, write_results, write_
 from pipeline.spec import JobSpec
 from pipeline.store import RunJournal
 
+from ._cache import CACHE_META
 from ._progress import RunStats
 
 
@@ -103,6 +104,8 @@ async def write_outputs(
         input_rows=input_rows if isinstance(input_rows, int) else None,
         budget_usd=spec.limits.budget_usd,
         stopped=_stop_name(end.stopped),
+        tier_events=counters.tier_events(stats),
+        cache=_mapping(journal.load_meta(CACHE_META)),
     )
     if end.stopped is not None:
         summary["stop_reason"] = str(end.stopped)
@@ -120,21 +123,43 @@ class SessionCounters:
         previous = journal.load_meta("counters")
         self._sent = 0
         self._retries: dict[str, int] = {}
+        self._tiers: dict[str, int] = {}
         if isinstance(previous, Mapping):
             self._sent = int(previous.get("requests_sent", 0))
             self._retries = {
                 k: int(v) for k, v in dict(previous.get("retries_by_cause", {})).items()
             }
+            self._tiers = {
+                k: int(v) for k, v in dict(previous.get("tier_events", {})).items()
+            }
 
     def save(self, stats: RunStats) -> tuple[int, dict[str, int]]:
         sent = self._sent + stats.requests_sent
-        retries = dict(self._retries)
-        for cause, n in stats.retries_by_cause.items():
-            retries[cause] = retries.get(cause, 0) + n
-        self._journal.save_meta(
-            "counters", {"requests_sent": sent, "retries_by_cause": retries}
-        )
+        retries = _added(self._retries, stats.retries_by_cause)
+        counters: dict[str, object] = {
+            "requests_sent": sent,
+            "retries_by_cause": retries,
+        }
+        tiers = _added(self._tiers, stats.tier_events)
+        if tiers:
+            counters["tier_events"] = tiers
+        self._journal.save_meta("counters", counters)
         return sent, retries
+
+    def tier_events(self, stats: RunStats) -> dict[str, int]:
+        """Flex refusals and fallbacks, auto's choices: of every session of the run."""
+        return _added(self._tiers, stats.tier_events)
+
+
+def _added(before: Mapping[str, int], now: Mapping[str, int]) -> dict[str, int]:
+    total = dict(before)
+    for key, n in now.items():
+        total[key] = total.get(key, 0) + n
+    return total
+
+
+def _mapping(value: object) -> Mapping[str, object] | None:
+    return value if isinstance(value, Mapping) else None
 
 
 def _stop_name(stopped: RunStopped | None) -> str | None:

@@ -53,6 +53,8 @@ class RunStats:
     pacing_per_s: float | None = None
     paused_for_s: float = 0.0
     rate_limited: int = 0
+    # Tier decisions and Flex's refusals: flex_refused, flex_fallback, auto_flex, auto_standard (engine._tiers)
+    tier_events: Counter[str] = field(default_factory=Counter)
     _window: list[tuple[float, int]] = field(default_factory=list)
 
     def request_sent(self) -> None:

@@ -39,6 +39,7 @@ from pipeline.transport import Transport
 
 from ._attempts import AttemptLog
 from ._progress import RunStats
+from ._tiers import RowTier, Tiers
 
 PreparePrompt = Callable[[Row], Awaitable[Prompt]]
 # Forget the uploads a gone file error names (or the row's own, when it names none); True when any went.
@@ -99,6 +100,7 @@ class _Tally:
     paid: Usage = field(default_factory=Usage)
     paid_cost: float = 0.0
     latency_ms: float | None = None
+    tier: RowTier = field(default_factory=RowTier)
 
 
 @dataclass(slots=True)
@@ -122,6 +124,10 @@ class RowRunner:
     gate: RunGate = field(default_factory=RunGate)
     breaker: Breaker = field(default_factory=Breaker)
     attempt_log: AttemptLog = field(default_factory=AttemptLog)  # no journal: a no-op
+    tiers: Tiers = field(default_factory=Tiers)
+    flex_timeout_s: float = (
+        900.0  # an attempt sent at Flex (request_timeout_s when the spec sets it)
+    )
 
     async def run(self, row: Row) -> Outcome:
         """The row's outcome. Raises `RunStopped` when the run stops before the row could end (it stays
@@ -172,10 +178,15 @@ class RowRunner:
         self, prompt: Prompt, worst: float, tally: _Tally
     ) -> tuple[Reply, float | None]:
         """One request under a budget hold. Returns the reply and its cost, or raises its `AttemptError`."""
+        tier = self.tiers.choose(prompt.generation.service_tier, tally.tier)
+        await self.tiers.before_send(tier)
         async with self.budget.hold(worst) as hold:
             await self.limits.admit(prompt.estimated_input_tokens)
             self.gate.check()  # a stop requested while this row waited: send nothing more
-            request = self.provider.build(prompt, timeout_s=self.timeout_s)
+            timeout = self.flex_timeout_s if tier == "flex" else self.timeout_s
+            request = self.provider.build(
+                self.tiers.at(prompt, tier), timeout_s=timeout
+            )
             tally.attempts += 1
             self.stats.request_sent()
             self.stats.in_flight += 1
@@ -207,10 +218,14 @@ class RowRunner:
             hold.bill(cost)
         self.breaker.on_reply()
         self.limits.rate.on_accepted()
+        self.tiers.replied(tier, (tally.latency_ms or 0.0) / 1000.0)
         return reply, cost
 
     def _after_failure(self, exc: AttemptError, tally: _Tally) -> float | None:
         """Seconds until the next attempt, or None to give up. Raises the `RunStopped` of a run-level error."""
+        if self.tiers.refused(exc, tally.tier):
+            # Flex at capacity: the Flex tier backs off, the pace does not change, max_attempts is not spent.
+            return self.tiers.after_refusal(exc, tally.tier)
         if isinstance(exc, RateLimited):
             self.limits.rate.on_rate_limited(exc.retry_after)
             self.stats.rate_limited = self.limits.rate.rate_limited
@@ -229,7 +244,7 @@ class RowRunner:
             tripped = self.breaker.on_rejected(exc)
             if tripped is not None:
                 raise tripped from exc
-        decision = self.policy.decide(exc, tally.attempts)
+        decision = self.policy.decide(exc, tally.attempts - tally.tier.refusals)
         return decision.delay_s if decision.retry else None
 
     async def _finish(
@@ -296,6 +311,8 @@ class RowRunner:
             max_output_tokens=prompt.generation.max_output_tokens
             or self.max_output_tokens,
             max_image_tokens=max_image_tokens(prompt.model) if self.image_output else 0,
+            # Priority's dearer rates; a Flex request may fall back to (and "auto" pick) Standard.
+            tier="priority" if prompt.generation.service_tier == "priority" else None,
         )
 
     def _cost(self, paid_cost: float) -> float | None:

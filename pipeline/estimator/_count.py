@@ -77,7 +77,7 @@ class Counter:
                 requests_per_day=None,
             )
         self.policy = RetryPolicy(max_attempts=spec.limits.max_attempts)
-        self.timeout_s = spec.limits.request_timeout_s
+        self.timeout_s = spec.limits.attempt_timeout_s()
         self.counted = 0
         self.needs_upload = 0
         self.failed: Tally[str] = Tally()

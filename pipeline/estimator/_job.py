@@ -25,12 +25,13 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from pipeline.catalog import Price, cost_usd, price_for
-from pipeline.errors import PipelineError, RowInvalid
+from pipeline.errors import PipelineError, RowInvalid, SpecError
 from pipeline.input import iter_rows
 from pipeline.media import MediaContext, MediaPlanner, media_limits
 from pipeline.records import InvalidRow, Row, Usage
 from pipeline.spec import JobSpec
 
+from ._cache import CachePlan, cache_plan, cache_verdict, tier_range
 from ._count import Counter, open_counter
 from ._model import Estimate
 from ._render import method_note, price_note, render
@@ -68,6 +69,13 @@ class _Tally:
     """Running totals; workers add to it from one event loop thread, so no lock is needed."""
 
     price: Price | None
+    prefix: CachePlan | None = (
+        None  # [cache]: the shared prefix, cached or sent with each row
+    )
+    system: str | None = (
+        None  # the spec's system instruction (a row with another one is not cached)
+    )
+    fallback: bool = False  # Flex rows may fall back to Standard
     rows: int = 0
     valid: int = 0
     # (-line, line, id, reason): a max-heap on line, so the first rows by line are the ones kept
@@ -105,33 +113,54 @@ class _Tally:
         self.output_high += high.output_tokens + high.thinking_tokens
         images = plan.images
         self.image_rows += 1 if images else 0
-        self.cost_low += _priced(low, input_tokens, plan.tokens, self.price, images)
-        self.cost_high += _priced(high, input_tokens, plan.tokens, self.price, images)
+        extra, cached = self._prefix_for(plan.row)
+        cheap, dear = tier_range(
+            plan.prompt.generation.service_tier, fallback=self.fallback
+        )
+        inputs = (input_tokens + extra, cached, plan.tokens)
+        self.cost_low += _priced(low, *inputs, self.price, images, cheap)
+        self.cost_high += _priced(high, *inputs, self.price, images, dear)
+
+    def _prefix_for(self, row: Row) -> tuple[int, int]:
+        """(input tokens the shared prefix adds to the row's own estimate, of which cached)."""
+        prefix = self.prefix
+        if prefix is None:
+            return 0, 0
+        if prefix.enabled and (row.system is None or row.system == self.system):
+            return prefix.tokens - prefix.system_tokens, prefix.tokens
+        return prefix.file_tokens, 0  # the files go with the row
 
 
 def _priced(
     output: Usage,
     input_tokens: int,
+    cached_tokens: int,
     by_modality: Mapping[str, int],
     price: Price | None,
     images: int,
+    tier: str,
 ) -> float:
-    """The row's cost; audio input at its own rate where the model has one."""
+    """The row's cost at `tier`; audio input at its own rate where the model has one."""
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output.output_tokens,
         thinking_tokens=output.thinking_tokens,
+        cached_tokens=cached_tokens,
         image_output_tokens=output.image_output_tokens,
         input_by_modality=by_modality,
     )
-    return cost_usd(usage, price, images=images) or 0.0
+    return cost_usd(usage, price, images=images, tier=tier) or 0.0
 
 
 async def _estimate(
     spec: JobSpec, count_tokens: bool, environ: Mapping[str, str], base_url: str | None
 ) -> Estimate:
     price = price_for(spec.provider.model, spec.pricing.overrides())
-    tally = _Tally(price)
+    tally = _Tally(
+        price,
+        system=spec.prompt.system,
+        fallback=spec.limits.flex_fallback_after_s is not None,
+    )
     async with open_counter(spec, count_tokens, environ, base_url) as counter:
         # Built here rather than with media.media_context: a run uploads what cannot go inline, and an
         # estimate must not refuse those files only because it never uploads.
@@ -143,6 +172,12 @@ async def _estimate(
         context = MediaContext(
             spec.input.media_dir, planner, None, spec.generation.media_resolution
         )
+        try:
+            tally.prefix = await cache_plan(spec, context)
+        except RowInvalid as exc:
+            raise SpecError(
+                exc.reason, file=str(spec.path), key="cache.files"
+            ) from None
         workers = spec.limits.concurrency if counter.active else LOCAL_WORKERS
         send, receive = anyio.create_memory_object_stream[Row](max(64, workers * 4))
         try:
@@ -160,6 +195,14 @@ async def _estimate(
                 raise
             raise error from None
     invalid = sorted(tally.invalid, reverse=True)
+    verdict = (
+        None
+        if tally.prefix is None
+        else cache_verdict(tally.prefix, spec, price, tally.valid)
+    )
+    if verdict is not None and tally.prefix is not None and tally.prefix.enabled:
+        tally.cost_low += verdict.fixed_usd  # creation, and storage for one TTL
+        tally.cost_high += verdict.fixed_usd
     return Estimate(
         rows=tally.rows,
         valid_rows=tally.valid,
@@ -187,6 +230,9 @@ async def _estimate(
         ),
         job=spec.name,
         model=spec.provider.model,
+        cache_note=None if verdict is None else verdict.note,
+        cache_breakeven_rows=None if verdict is None else verdict.breakeven_rows,
+        cache_saving_usd=None if verdict is None else verdict.saving_usd,
     )
 
 

@@ -26,6 +26,12 @@ class Estimate:
     method_note: str
     job: str = ""
     model: str = ""
+    # [cache]: whether caching the shared prefix pays for this job, the rows it takes to, and by how much
+    cache_note: str | None = None
+    cache_breakeven_rows: int | None = None
+    cache_saving_usd: float | None = (
+        None  # negative: caching costs more than it saves here
+    )
 
     @property
     def invalid_rows(self) -> int:

@@ -174,6 +174,8 @@ def render(estimate: Estimate) -> str:
                 f"{format_usd(estimate.cost_low_usd)} to {format_usd(estimate.cost_high_usd)}",
             )
         )
+    if estimate.cache_note is not None:
+        out.extend(_wrapped("cache", estimate.cache_note))
     out.extend(_wrapped("prices", estimate.price_note))
     out.extend(_wrapped("method", estimate.method_note))
     return "\n".join(out)

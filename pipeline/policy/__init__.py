@@ -8,10 +8,14 @@ from ._lease import BudgetGrant, LeaseUsage, PermitSource, QuotaLease
 from ._limits import LeasedRate, Limits, quota_day
 from ._quota import LocalPermits, QuotaConfig, QuotaLedger
 from ._retry import RetryPolicy
+from ._tiers import MAX_FLEX_SHEDS, AutoTier, FlexBackoff
 
 __all__ = (
+    "MAX_FLEX_SHEDS",
+    "AutoTier",
     "Budget",
     "BudgetGrant",
+    "FlexBackoff",
     "Hold",
     "LeaseUsage",
     "LeasedRate",

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from pipeline.errors import SpecError
 
 from ._base import Provider
+from ._caches import CachedContent
 from ._credentials import Credentials
 from ._gemini import GeminiProvider
 from ._openai import OpenAIProvider
@@ -23,6 +24,7 @@ from ._vertex import VertexProvider
 
 __all__ = (
     "PROVIDERS",
+    "CachedContent",
     "Credentials",
     "GeminiProvider",
     "OpenAIProvider",

@@ -24,6 +24,7 @@ from pipeline.records import (
     UploadedFile,
 )
 
+from ._caches import CachedContent
 from ._credentials import Credentials
 from ._errors_map import Call, error_for
 
@@ -40,6 +41,7 @@ class Provider(Protocol):
     model: str
     supports_files: bool  # the Files API is available (gemini only)
     supports_count_tokens: bool
+    supports_caching: bool  # explicit context caches (gemini, vertex)
 
     def build(
         self, prompt: Prompt, *, timeout_s: float | None = None
@@ -78,6 +80,22 @@ class Provider(Protocol):
 
     def build_delete_file(self, name: str) -> HttpRequest: ...
 
+    # Explicit context caches (`[cache]`); NotImplementedError when `supports_caching` is False. `prefix` holds
+    # what the cache keeps: the shared files as parts, the system instruction and the generation's tools.
+    def build_create_cache(
+        self, prefix: Prompt, *, ttl_s: float, display_name: str
+    ) -> HttpRequest: ...
+
+    def build_get_cache(self, name: str) -> HttpRequest: ...
+
+    def build_update_cache(self, name: str, *, ttl_s: float) -> HttpRequest: ...
+
+    def build_delete_cache(self, name: str) -> HttpRequest: ...
+
+    def parse_cache(self, response: HttpResponse) -> CachedContent:
+        """The cache resource of a create, get or update reply; raises `CacheGone` for a cache that is gone."""
+        ...
+
     # The provider's own model list (`pipeline models`); NotImplementedError where there is none (Vertex).
     def build_list_models(self, page_token: str | None = None) -> HttpRequest: ...
 
@@ -109,6 +127,7 @@ class ProviderBase:
     kind = "base"
     supports_files = False
     supports_count_tokens = False
+    supports_caching = False
 
     def __init__(
         self,
@@ -185,6 +204,23 @@ class ProviderBase:
 
     def build_delete_file(self, name: str) -> HttpRequest:
         raise self._unsupported("Files API; send media inline")
+
+    def build_create_cache(
+        self, prefix: Prompt, *, ttl_s: float, display_name: str
+    ) -> HttpRequest:
+        raise self._unsupported("explicit context caching")
+
+    def build_get_cache(self, name: str) -> HttpRequest:
+        raise self._unsupported("explicit context caching")
+
+    def build_update_cache(self, name: str, *, ttl_s: float) -> HttpRequest:
+        raise self._unsupported("explicit context caching")
+
+    def build_delete_cache(self, name: str) -> HttpRequest:
+        raise self._unsupported("explicit context caching")
+
+    def parse_cache(self, response: HttpResponse) -> CachedContent:
+        raise self._unsupported("explicit context caching")
 
     def build_list_models(self, page_token: str | None = None) -> HttpRequest:
         raise self._unsupported("model list here")

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pipeline.errors import (
     AttemptError,
+    CacheGone,
     CredentialsError,
     FileGone,
     PipelineError,
@@ -32,7 +33,7 @@ from pipeline.errors import (
 )
 from pipeline.records import HttpResponse
 
-Call = Literal["generate", "files"]
+Call = Literal["generate", "files", "cache"]
 Target = type[AttemptError] | type[CredentialsError]
 
 MAX_MESSAGE_CHARS = 500
@@ -85,6 +86,9 @@ RULES: tuple[Rule, ...] = (
     _rule(CredentialsError, 400, reason="API_KEY_INVALID"),
     _rule(CredentialsError, 401),
     _rule(FileGone, 403, 404, call="files"),
+    # "CachedContent not found (or permission denied)": the cache expired or was deleted, not a refused key.
+    _rule(CacheGone, 403, 404, call="cache"),
+    Rule(CacheGone, frozenset({403, 404}), mentions="cachedcontent not found"),
     # "You do not have permission to access the File abc or it may not exist": the file expired or was
     # deleted, not a refused key; the row can upload it again.
     Rule(FileGone, frozenset({403, 404}), mentions="access the file"),
@@ -174,6 +178,8 @@ def error_for(
         if retry_after is None:
             retry_after = retry_after_from_headers(response.headers)
     assert issubclass(rule.target, AttemptError)
+    if rule.target is CacheGone:
+        return CacheGone(message, code=code, http_status=response.status)
     if rule.target is FileGone:
         return FileGone(
             message,
@@ -181,9 +187,12 @@ def error_for(
             code=code,
             http_status=response.status,
         )
-    return rule.target(
+    error = rule.target(
         message, code=code, http_status=response.status, retry_after=retry_after
     )
+    if isinstance(error, RateLimited):
+        error.quota_ids = body.quota_ids
+    return error
 
 
 _FILE_ID = re.compile(r"\bfiles?(?:/|\s+)([a-z0-9][a-z0-9-]{0,39})\b")

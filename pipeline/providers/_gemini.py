@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from pipeline.records import (
 
 from . import _gemini_wire as wire
 from ._base import ProviderBase
+from ._caches import CachedContent, cache_body, cache_from, ttl_text
 from ._credentials import Credentials
 from ._schema import decode_reply_body, to_int
 
@@ -63,14 +65,71 @@ class GoogleBase(ProviderBase):
         raise NotImplementedError
 
     def build(self, prompt: Prompt, *, timeout_s: float | None = None) -> HttpRequest:
-        body = wire.encode(wire.generate_body(prompt))
+        body = wire.generate_body(prompt)
+        tier = wire.requested_tier(prompt.generation)
+        if tier is not None and self.tier_in_body:
+            body["serviceTier"] = tier  # top level, as google-genai sends it
         return HttpRequest(
             "POST",
             self._generate_url(self._model_of(prompt)),
-            self._headers(),
-            body,
+            self._headers() if tier is None else self._tier_headers(tier, timeout_s),
+            wire.encode(body),
             timeout_s,
         )
+
+    tier_in_body = (
+        True  # the Gemini API takes `serviceTier` in the body; Vertex takes a header
+    )
+
+    def _tier_headers(self, tier: str, timeout_s: float | None) -> dict[str, str]:
+        """The headers of a request asked at `tier`: Flex tells the server how long the client waits
+        (`X-Server-Timeout`, whole seconds, as google-genai sends it; the server's default is 600 s)."""
+        headers = dict(self._headers())
+        if tier == "flex" and timeout_s is not None:
+            headers["X-Server-Timeout"] = str(math.ceil(timeout_s))
+        return headers
+
+    # -- explicit context caches ------------------------------------------------------------------------------
+
+    supports_caching = True
+
+    def _caches_url(self) -> str:
+        raise NotImplementedError
+
+    def _cache_url(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _cache_model(self, model: str) -> str:
+        return f"models/{model}"
+
+    def build_create_cache(
+        self, prefix: Prompt, *, ttl_s: float, display_name: str
+    ) -> HttpRequest:
+        body = cache_body(
+            prefix,
+            model=self._cache_model(self._model_of(prefix)),
+            ttl_s=ttl_s,
+            display_name=display_name,
+        )
+        return HttpRequest(
+            "POST", self._caches_url(), self._headers(), wire.encode(body)
+        )
+
+    def build_get_cache(self, name: str) -> HttpRequest:
+        return HttpRequest("GET", self._cache_url(name), self._headers(json_body=False))
+
+    def build_update_cache(self, name: str, *, ttl_s: float) -> HttpRequest:
+        body = wire.encode({"ttl": ttl_text(ttl_s)})
+        return HttpRequest("PATCH", self._cache_url(name), self._headers(), body)
+
+    def build_delete_cache(self, name: str) -> HttpRequest:
+        return HttpRequest(
+            "DELETE", self._cache_url(name), self._headers(json_body=False)
+        )
+
+    def parse_cache(self, response: HttpResponse) -> CachedContent:
+        self._raise_for_status(response, "cache")
+        return cache_from(response.body)
 
     def parse(self, response: HttpResponse, prompt: Prompt) -> Reply:
         self._raise_for_status(response)
@@ -106,6 +165,13 @@ class GeminiProvider(GoogleBase):
                 f"{self.base_url}/v1beta/models/{model}:generateContent"
             )
         return url
+
+    def _caches_url(self) -> str:
+        return f"{self.base_url}/v1beta/cachedContents"
+
+    def _cache_url(self, name: str) -> str:
+        """`name` is "cachedContents/ID" (or the bare ID)."""
+        return f"{self.base_url}/v1beta/cachedContents/{name.rsplit('/', 1)[-1]}"
 
     def build_count_tokens(self, prompt: Prompt) -> HttpRequest:
         model = self._model_of(prompt)

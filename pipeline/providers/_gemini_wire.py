@@ -77,16 +77,20 @@ def generate_body(prompt: Prompt) -> dict[str, Any]:
             {"role": "user", "parts": [part_json(part) for part in prompt.parts]}
         ]
     }
-    if prompt.system:
+    cached = prompt.cached_content
+    if cached:
+        # The cache holds the system instruction and the tools; sending them too is a 400.
+        body["cachedContent"] = cached
+    elif prompt.system:
         body["systemInstruction"] = {"parts": [{"text": prompt.system}]}
     config = generation_config(prompt.generation)
     if config:
         body["generationConfig"] = config
-    tools = tools_json(prompt.generation)
+    tools = [] if cached else tools_json(prompt.generation)
     if tools:
         body["tools"] = tools
-    tool_config = tool_config_json(prompt.generation)
-    if tool_config:
+    tool_config = {} if cached else tool_config_json(prompt.generation)
+    if tool_config:  # with a cache it travels in the cache, as the tools do (sending it too is a 400)
         body["toolConfig"] = tool_config
     return body
 
@@ -99,6 +103,12 @@ def tool_config_json(settings: GenerationSettings) -> dict[str, Any]:
     if settings.allowed_function_names:
         config["allowedFunctionNames"] = list(settings.allowed_function_names)
     return {"functionCallingConfig": config}
+
+
+def requested_tier(settings: GenerationSettings) -> str | None:
+    """The tier to ask for: "flex" or "priority"; None for standard (the default, so nothing is sent)."""
+    tier = settings.service_tier
+    return tier if tier in ("flex", "priority") else None
 
 
 def part_json(part: Part) -> dict[str, Any]:

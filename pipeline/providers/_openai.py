@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import posixpath
+from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ from pipeline.records import (
 from ._base import ProviderBase
 from ._credentials import Credentials
 from ._errors_map import read_error_body
-from ._gemini_wire import encode, media_resolution, wants_image
+from ._gemini_wire import encode, media_resolution, requested_tier, wants_image
 from ._openai_reply import parse_chat_reply, parse_images_reply
 from ._schema import decode_reply_body
 
@@ -112,7 +113,12 @@ class OpenAIProvider(ProviderBase):
         self._raise_for_status(response)
         if self._to_images_api(prompt):
             return parse_images_reply(response.body, prompt)
-        return parse_chat_reply(response.body, prompt)
+        reply = parse_chat_reply(response.body, prompt)
+        header = response.headers.get("x-gemini-service-tier")
+        if reply.service_tier is None and header:
+            # Google's endpoint names the served tier in this header even when the body does not.
+            reply = replace(reply, service_tier=header.strip().lower())
+        return reply
 
     def build_list_models(self, page_token: str | None = None) -> HttpRequest:
         """GET {base_url}/models: OpenAI's list has one page."""
@@ -191,6 +197,11 @@ def chat_body(
         body["reasoning_effort"] = settings.thinking_level
     if wants_image(settings, model):
         body["modalities"] = ["image", "text"]
+    tier = requested_tier(settings)
+    if tier is not None:
+        body["service_tier"] = (
+            tier  # "matches OpenAI's service_tier parameter in name and logic"
+        )
     google = _google_extras(prompt)
     if not google_dialect:
         # Plain OpenAI (aggregators): Gemini-only settings (thought summaries, media resolution) are not sent.

@@ -50,8 +50,28 @@ class VertexProvider(GoogleBase):
         extra = {"x-goog-user-project": quota_project} if quota_project else None
         super().__init__(model=model, credentials=credentials, extra_headers=extra)
         host = (base_url or vertex_host(location)).rstrip("/")
+        self._parent = f"projects/{project}/locations/{location}"
+        self._root = f"{host}/{API_VERSION}"
         self._prefix = f"{host}/{API_VERSION}/projects/{project}/locations/{location}/publishers/google/models/"
         self._urls: dict[str, str] = {}
+
+    tier_in_body = False  # Vertex documents only the header (a body serviceTier is ignored, or refused)
+
+    def _tier_headers(self, tier: str, timeout_s: float | None) -> dict[str, str]:
+        """Flex PayGo and Priority PayGo are asked for with `X-Vertex-AI-LLM-Shared-Request-Type`."""
+        headers = super()._tier_headers(tier, timeout_s)
+        headers["X-Vertex-AI-LLM-Shared-Request-Type"] = tier
+        return headers
+
+    def _caches_url(self) -> str:
+        return f"{self._root}/{self._parent}/cachedContents"
+
+    def _cache_url(self, name: str) -> str:
+        """`name` is the full resource name (projects/P/locations/L/cachedContents/ID) or the bare ID."""
+        return f"{self._caches_url()}/{name.rsplit('/', 1)[-1]}"
+
+    def _cache_model(self, model: str) -> str:
+        return f"{self._parent}/publishers/google/models/{model}"
 
     def _generate_url(self, model: str) -> str:
         url = self._urls.get(model)

@@ -5,6 +5,8 @@ Errors name the file, the key and what was expected.
 
 from __future__ import annotations
 
+from ._cache import CacheSpec
+from ._deadline import Deadline
 from ._load import (
     InputShard,
     InputSpec,
@@ -17,6 +19,8 @@ from ._load import (
 )
 
 __all__ = (
+    "CacheSpec",
+    "Deadline",
     "InputShard",
     "InputSpec",
     "JobSpec",

@@ -17,6 +17,7 @@ from pipeline.catalog import (
     ASPECT_RATIOS,
     EXTREME_ASPECT_RATIOS,
     check_generation,
+    model_info,
 )
 from pipeline.records import GenerationSettings
 
@@ -138,6 +139,9 @@ def _tool_config(key: str, value: Any) -> dict[str, Any]:
     return {"function_calling_mode": mode, "allowed_function_names": names}
 
 
+# "auto" sends at Flex while the run is on course for `[limits] deadline`, else at Standard (the engine decides).
+SERVICE_TIERS = ("standard", "flex", "priority", "auto")
+
 # [generation]: key -> parser. The two file keys are read by _parse_generation, which knows the spec's folder.
 _FILE_KEYS = {"response_schema_file": "response_schema", "tools_file": "tools"}
 _GENERATION_KEYS: dict[str, Parser] = {
@@ -159,6 +163,7 @@ _GENERATION_KEYS: dict[str, Parser] = {
     "response_schema_file": _path,
     "tools_file": _path,
     "tool_config": _tool_config,
+    "service_tier": _choice(SERVICE_TIERS, fold=str.lower),
 }
 
 
@@ -206,4 +211,19 @@ def _check_model(settings: GenerationSettings, model: str) -> GenerationSettings
     problem = check_generation(settings, model)
     if problem is not None:
         raise _Bad(f"generation.{problem[0]}", problem[1])
+    _check_tier(settings.service_tier, model)
     return settings
+
+
+def _check_tier(tier: str | None, model: str) -> None:
+    """A tier the catalog says the model is not offered at (the Gemini API's lists; None there: not said).
+    "auto" sends at Flex, so it needs Flex."""
+    info = model_info(model)
+    if info is None or tier in (None, "standard"):
+        return
+    needed = "priority" if tier == "priority" else "flex"
+    if getattr(info, needed) is False:
+        raise _Bad(
+            "generation.service_tier",
+            f'{info.id} is not offered at the {needed.capitalize()} tier; use "standard" or another model',
+        )

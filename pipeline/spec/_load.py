@@ -34,6 +34,8 @@ from pipeline.catalog import lifecycle_notice, price_for
 from pipeline.errors import RowInvalid, SpecError
 from pipeline.records import GenerationSettings
 
+from ._cache import CACHE_KEYS, CacheSpec, _cache
+from ._deadline import Deadline
 from ._generation import _FILE_KEYS, _GENERATION_KEYS, _check_model, _parse_generation
 from ._tables import (
     _INPUT_KEYS,
@@ -101,6 +103,11 @@ class PromptSpec:
     template: str | None = None  # already checked with parse_template
 
 
+DEFAULT_TIMEOUT_S = 600.0
+# Flex answers in minutes ("1-15 min target"); its page recommends client timeouts of 10 minutes or more.
+FLEX_TIMEOUT_S = 900.0
+
+
 @dataclass(frozen=True, slots=True)
 class LimitsSpec:
     concurrency: int = 32
@@ -108,8 +115,20 @@ class LimitsSpec:
     tokens_per_minute: float | None = None
     requests_per_day: int | None = None
     max_attempts: int = 6
-    request_timeout_s: float = 600.0
+    request_timeout_s: float | None = (
+        None  # None: DEFAULT_TIMEOUT_S, FLEX_TIMEOUT_S for Flex attempts
+    )
     budget_usd: float | None = None
+    flex_fallback_after_s: float | None = (
+        None  # a row Flex keeps refusing this long goes at Standard
+    )
+    deadline: Deadline | None = None  # service_tier = "auto": be done by then
+
+    def attempt_timeout_s(self, tier: str | None = None) -> float:
+        """Seconds one attempt at `tier` may take: `request_timeout_s` when set, else by tier."""
+        if self.request_timeout_s is not None:
+            return self.request_timeout_s
+        return FLEX_TIMEOUT_S if tier == "flex" else DEFAULT_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +173,10 @@ class MediaSpec:
     max_video_s: float | None = None
 
 
+# Settings that change what a reply costs or how long it takes, not what it says: a run resumes with them changed.
+_NOT_DESCRIBED = ("service_tier",)
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     name: str
@@ -166,6 +189,7 @@ class JobSpec:
     output: OutputSpec = field(default_factory=OutputSpec)
     pricing: PricingSpec = field(default_factory=PricingSpec)
     media: MediaSpec = field(default_factory=MediaSpec)
+    cache: CacheSpec = field(default_factory=CacheSpec)
     # What the user should know but that does not stop the job (a deprecated or unknown model id); the CLI
     # prints each as "warning: ..." on stderr. Not part of `describe()`.
     warnings: tuple[str, ...] = ()
@@ -187,6 +211,8 @@ class JobSpec:
             "output.keep_fields": list(self.output.keep_fields),
         }
         for item in fields(GenerationSettings):
+            if item.name in _NOT_DESCRIBED:
+                continue
             value = getattr(self.generation, item.name)
             if item.name in ("response_schema", "tools"):
                 # The content, not the file name: editing the schema file changes the replies.
@@ -194,6 +220,10 @@ class JobSpec:
             elif isinstance(value, tuple):
                 value = list(value)
             described[f"generation.{item.name}"] = value
+        if (
+            self.cache.files
+        ):  # part of every prompt, cached or not (absent: older runs keep their hash)
+            described["cache.files"] = list(self.cache.files)
         return described
 
     def fingerprint(self) -> str:
@@ -384,7 +414,7 @@ def _build(
         **_values(_Section(data.get("pricing", {}), "pricing", _PRICING_KEYS))
     )
     warnings = _model_warnings(provider, pricing, today)
-    return JobSpec(
+    spec = JobSpec(
         name=top.get("name", default_name),
         path=path,
         provider=provider,
@@ -405,6 +435,23 @@ def _build(
         ),
         warnings=warnings,
     )
+    return _with_tiers_and_cache(spec, data.get("cache", {}))
+
+
+def _with_tiers_and_cache(spec: JobSpec, cache: Any) -> JobSpec:
+    """The checks across tables of `service_tier = "auto"` and `[cache]`, and the spec with its cache."""
+    if spec.generation.service_tier == "auto" and spec.limits.deadline is None:
+        raise _Bad(
+            "generation.service_tier",
+            '"auto" needs [limits] deadline, e.g. deadline = "06:00" (local time) or an ISO timestamp',
+        )
+    parsed = _cache(
+        _Section(cache, "cache", CACHE_KEYS),
+        media_dir=spec.input.media_dir,
+        kind=spec.provider.kind,
+        has_prefix=bool(spec.prompt.system or spec.generation.tools),
+    )
+    return replace(spec, cache=parsed)
 
 
 def _model_warnings(

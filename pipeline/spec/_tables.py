@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.columns import OUTPUT
 
+from ._deadline import _deadline
 from ._values import (
     Parser,
     _Bad,
@@ -33,7 +34,7 @@ from ._values import (
 OUTPUT_COLUMNS = tuple(c.name for c in OUTPUT)
 
 # The top level of a spec: its tables and its name.
-_TABLE_NAMES = "provider input prompt generation limits output pricing media"
+_TABLE_NAMES = "provider input prompt generation limits output pricing media cache"
 _TABLES = _TABLE_NAMES.split()
 _TOP_KEYS: dict[str, Parser] = dict.fromkeys(_TABLES, lambda _key, value: value) | {
     "name": _name
@@ -158,6 +159,8 @@ _LIMITS_KEYS: dict[str, Parser] = {
     "max_attempts": _integer(1, 100),
     "request_timeout_s": _number(positive=True),
     "budget_usd": _number(positive=True),
+    "flex_fallback_after_s": _number(0),
+    "deadline": _deadline,
 }
 _PRICING_KEYS: dict[str, Parser] = dict.fromkeys(
     (

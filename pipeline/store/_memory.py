@@ -20,7 +20,7 @@ from pipeline.records import AttemptRecord, JournalTotals, Outcome, UploadedFile
 
 from . import _codec as outcome_codec
 from ._codec import NO_LINE
-from ._reader import UPLOAD_MARGIN
+from ._reader import UPLOAD_MARGIN, add_tier
 
 
 class MemoryJournal:
@@ -98,8 +98,24 @@ class MemoryJournal:
         usage = Usage()
         cost = 0.0
         attempts = unpriced = 0
+        by_tier: dict[str, dict[str, float]] = {}
         for outcome in self._outcomes.values():
             by_status[outcome.status] += 1
+            used = outcome.usage
+            if (
+                outcome.service_tier is not None
+                or used.total_tokens
+                or outcome.cost_usd
+            ):
+                tokens = (used.input_tokens, used.output_tokens, used.thinking_tokens,
+                          used.cached_tokens, used.total_tokens)  # fmt: skip
+                add_tier(
+                    by_tier,
+                    outcome.service_tier or "unreported",
+                    1,
+                    tokens,
+                    outcome.cost_usd or 0.0,
+                )
             usage = usage + outcome.usage
             cost += outcome.cost_usd or 0.0
             attempts += outcome.attempts
@@ -112,6 +128,7 @@ class MemoryJournal:
             attempts,
             self._spent,
             unpriced,
+            by_tier,
         )
 
     def spent_usd(self) -> float:

@@ -210,12 +210,15 @@ class JournalReader:
             last = rows[-1][0]
 
     def totals(self) -> JournalTotals:
+        # One scan, grouped finely enough to give the totals by status and by served tier.
         query = (
-            "SELECT status, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(thinking_tokens),"
-            " SUM(cached_tokens), SUM(total_tokens), SUM(image_output_tokens), TOTAL(cost_usd), SUM(attempts),"
-            " SUM(cost_usd IS NULL AND attempts > 0) FROM outcomes GROUP BY status ORDER BY status"
+            "SELECT status, service_tier, (total_tokens > 0 OR cost_usd > 0), COUNT(*), SUM(input_tokens),"
+            " SUM(output_tokens), SUM(thinking_tokens), SUM(cached_tokens), SUM(total_tokens),"
+            " SUM(image_output_tokens), TOTAL(cost_usd), SUM(attempts), SUM(cost_usd IS NULL AND attempts > 0)"
+            " FROM outcomes GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
         by_status: dict[str, int] = {}
+        by_tier: dict[str, dict[str, float]] = {}
         usage = Usage()
         cost = 0.0
         attempts = unpriced = 0
@@ -224,6 +227,8 @@ class JournalReader:
             spent = self._spent()
         for (
             status,
+            tier,
+            billed,
             count,
             inp,
             out,
@@ -235,13 +240,28 @@ class JournalReader:
             row_attempts,
             row_unpriced,
         ) in rows:
-            by_status[status] = count
+            by_status[status] = by_status.get(status, 0) + count
             usage = usage + Usage(inp, out, think, cached, total, image)
             cost += row_cost
             attempts += row_attempts
             unpriced += row_unpriced
+            if tier is not None or billed:
+                add_tier(
+                    by_tier,
+                    tier or "unreported",
+                    count,
+                    (inp, out, think, cached, total),
+                    row_cost,
+                )
         return JournalTotals(
-            sum(by_status.values()), by_status, usage, cost, attempts, spent, unpriced
+            sum(by_status.values()),
+            by_status,
+            usage,
+            cost,
+            attempts,
+            spent,
+            unpriced,
+            by_tier,
         )
 
     def spent_usd(self) -> float:
@@ -281,6 +301,32 @@ class JournalReader:
                 f"SELECT {_UPLOAD_COLUMNS} FROM uploads ORDER BY key"
             ).fetchall()
         return iter([_upload_from_row(row) for row in rows])
+
+
+TIER_TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "thinking_tokens",
+    "cached_tokens",
+    "total_tokens",
+)
+
+
+def add_tier(
+    by_tier: dict[str, dict[str, float]],
+    tier: str,
+    rows: int,
+    tokens: tuple[int, ...],
+    cost: float,
+) -> None:
+    """Add `rows` rows served at `tier`, with their `tokens` (in `TIER_TOKENS` order) and cost."""
+    entry = by_tier.setdefault(
+        tier, dict.fromkeys(("rows", *TIER_TOKENS, "cost_usd"), 0)
+    )
+    entry["rows"] += rows
+    for name, count in zip(TIER_TOKENS, tokens, strict=True):
+        entry[name] += count or 0
+    entry["cost_usd"] += cost or 0.0
 
 
 def _upload_from_row(row: tuple[object, ...]) -> UploadedFile:

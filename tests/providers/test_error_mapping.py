@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.errors import (
     AttemptError,
+    CacheGone,
     CredentialsError,
     FileGone,
     PipelineError,
@@ -61,6 +62,16 @@ CASES: list[tuple[int, object, Call, type[PipelineError], str | None]] = [
         google(403, "PERMISSION_DENIED"),
         "files",
         FileGone,
+        "PERMISSION_DENIED",
+    ),
+    (403, google(403, "PERMISSION_DENIED"), "cache", CacheGone, "PERMISSION_DENIED"),
+    (
+        403,
+        google(
+            403, "PERMISSION_DENIED", "CachedContent not found (or permission denied)"
+        ),
+        "generate",
+        CacheGone,
         "PERMISSION_DENIED",
     ),
     (

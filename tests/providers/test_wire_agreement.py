@@ -196,3 +196,22 @@ def test_function_calling_modes_on_both_wire_formats(
         ).build(prompt)
     )
     assert chat["tool_choice"] == choice
+
+
+def test_with_a_cache_the_tool_config_travels_in_the_cache() -> None:
+    from pipeline.providers._caches import cache_body
+
+    credentials = StaticCredentials("K", "x-goog-api-key", "key-123456789")
+    settings = GenerationSettings(tools=(TOOL,), function_calling_mode="ANY")
+    prompt = Prompt(
+        "r", "gemini-3.1-pro-preview", (Part(text="hi"),), settings,
+        cached_content="cachedContents/abc",
+    )  # fmt: skip
+    body = body_of(
+        GeminiProvider(model=prompt.model, credentials=credentials).build(prompt)
+    )
+    assert "toolConfig" not in body and "tools" not in body
+    cache = cache_body(
+        prompt, model="models/gemini-3.1-pro-preview", ttl_s=60, display_name="d"
+    )
+    assert cache["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
