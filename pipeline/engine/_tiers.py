@@ -98,8 +98,8 @@ class Tiers:
     @staticmethod
     def at(prompt: Prompt, tier: str) -> Prompt:
         """`prompt` asking for `tier` (the same object when it already does)."""
-        if prompt.generation.service_tier == tier:
-            return prompt
+        if (prompt.generation.service_tier or "standard") == tier:
+            return prompt  # the common case: no copy per attempt
         return replace(prompt, generation=replace(prompt.generation, service_tier=tier))
 
     async def before_send(self, tier: str) -> None:

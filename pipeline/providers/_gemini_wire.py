@@ -313,15 +313,15 @@ def parse_reply(raw: bytes, prompt: Prompt, *, tier_header: str | None = None) -
         usage,
         finish_reason=finish,
         model_version=version,
+        service_tier=tier,
     )
-    judged = judge(
+    return judge(
         reply,
         prompt.generation,
         finish,
         model=prompt.model,
         finish_message=_str(candidate.get("finishMessage")),
     )
-    return replace(judged, service_tier=tier) if tier is not None else judged
 
 
 def _collect(
@@ -330,6 +330,7 @@ def _collect(
     *,
     finish_reason: str | None,
     model_version: str | None,
+    service_tier: str | None = None,
 ) -> Reply:
     """Text (thought parts left out), function calls and images from a candidate's parts."""
     texts: list[str] = []
@@ -361,6 +362,7 @@ def _collect(
         function_calls=to_json(calls) if calls else None,
         finish_reason=finish_reason,
         model_version=model_version,
+        service_tier=service_tier,
     )
 
 
