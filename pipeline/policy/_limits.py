@@ -201,11 +201,17 @@ class DailyCounter:
         self.limit = limit
         self.sent = sent_today
         self.day = day or quota_day()
+        self._checked_at = time.monotonic()
 
     def take(self) -> None:
-        today = quota_day()
-        if today != self.day:
-            self.day, self.sent = today, 0
+        now = time.monotonic()
+        if (
+            now - self._checked_at >= 1.0
+        ):  # the day turns rarely; asking the time zone per request cost 5 us
+            self._checked_at = now
+            today = quota_day()
+            if today != self.day:
+                self.day, self.sent = today, 0
         if self.limit is not None and self.sent >= self.limit:
             raise DailyLimitReached(
                 f"requests_per_day = {self.limit} is used up for {self.day} (Google's day ends at midnight "
