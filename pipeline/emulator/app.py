@@ -8,7 +8,7 @@ from functools import partial
 
 from aiohttp import web
 
-from . import files_routes, gemini, openai_compat
+from . import batch_routes, files_routes, gemini, openai_compat
 from .apierror import ApiError
 from .config import EmulatorConfig
 from .files import FileStore
@@ -25,7 +25,12 @@ GEMINI_VERSIONS = (
     "v1",
     "v1alpha",
 )  # the SDK (3.x) defaults to v1, the REST docs use v1beta
-_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
+_ACTIONS = (
+    "generateContent",
+    "streamGenerateContent",
+    "countTokens",
+    "batchGenerateContent",
+)
 _GEMINI = {
     (v, a): Door("gemini", f"POST /{v}/models/{{model}}:{a}")
     for v in GEMINI_VERSIONS
@@ -43,6 +48,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     state = State(config, FileStore(config.storage_dir, config.file_processing_s))
     app[STATE] = state
     r = app.router
+    batches = batch_routes.setup(app, state, GEMINI_VERSIONS)
     for v in GEMINI_VERSIONS:
         r.add_post(
             f"/{v}/models/{{name}}", partial(_gemini_action, state=state, version=v)
@@ -53,10 +59,20 @@ def create_app(config: EmulatorConfig) -> web.Application:
             r.add_get(f"/{v}/models", partial(gemini.list_models, state=state))
         r.add_get(f"/{v}/models/{{model}}", partial(gemini.get_model, state=state))
         r.add_post(f"/upload/{v}/files", partial(files_routes.upload, state=state))
-        r.add_get(f"/{v}/files", partial(files_routes.list_files, state=state))
-        r.add_get(f"/{v}/files/{{id}}", partial(files_routes.get_file, state=state))
-        r.add_delete(
-            f"/{v}/files/{{id}}", partial(files_routes.delete_file, state=state)
+        list_files: batch_routes.Handler = partial(files_routes.list_files, state=state)
+        get_file: batch_routes.Handler = partial(files_routes.get_file, state=state)
+        delete_file: batch_routes.Handler = partial(
+            files_routes.delete_file, state=state
+        )
+        if v == "v1":  # shared with the aggregator's OpenAI-compatible /v1/files
+            list_files, get_file, delete_file = batch_routes.v1_files(
+                state, batches, list_files, get_file, delete_file
+            )
+        r.add_get(f"/{v}/files", list_files)
+        r.add_get(f"/{v}/files/{{id}}", get_file)
+        r.add_delete(f"/{v}/files/{{id}}", delete_file)
+        r.add_get(
+            f"/download/{v}/files/{{id}}", partial(files_routes.download, state=state)
         )
     for version in ("v1", "v1beta1"):
         r.add_post(
@@ -112,6 +128,8 @@ async def _gemini_action(
     except ApiError as err:
         state.ledger.record(door.route, str(err.code))
         return error_response(err, "gemini")
+    if action == "batchGenerateContent":
+        return await batch_routes.create(request, state, key, name, version)
     return await gemini.handle_model_action(
         request, state, door, key, name, action, version=version
     )

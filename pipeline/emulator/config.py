@@ -52,8 +52,22 @@ class EmulatorConfig:
     require_key: bool = True
     # Seconds the server waits for in-flight requests (e.g. hangs) when it stops.
     shutdown_timeout_s: float = 1.0
+    # Batch API on a compressed clock (docs/emulator.md, "Batch API"): seconds a job stays PENDING,
+    # lines answered per second per job, seconds after which an unfinished job ends EXPIRED (48 h on
+    # the service), the enqueued-token quota per (key, model) (None: unlimited), concurrent jobs per
+    # key, the input file limit, and the probability that a job ends FAILED.
+    batch_pending_s: float = 1.0
+    batch_rows_per_s: float = 1000.0
+    batch_expire_s: float = 172800.0
+    batch_enqueued_tokens: int | None = None
+    batch_max_concurrent: int = 100
+    batch_max_input_bytes: int = 2 * 1024**3
+    batch_fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
+        from .batches import check_config
+
+        check_config(self)
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError(
                 f"fault_rate must be between 0 and 1, got {self.fault_rate}"

@@ -23,6 +23,7 @@ from .apierror import ApiError, invalid
 from .media import MediaError, MediaInfo, analyse, kind_of, sniff_ok
 
 RETENTION = timedelta(hours=48)
+GENERATED_RETENTION = timedelta(weeks=6)  # batch results are kept 6 weeks
 
 
 def _iso(ts: float) -> str:
@@ -45,6 +46,7 @@ class StoredFile:
     sha256_hex: str = ""
     info: MediaInfo | None = None
     error: str | None = None
+    source: str = "UPLOADED"  # or GENERATED (batch results): those can be downloaded
 
     def state(self, now: float) -> str:
         if self.error is not None:
@@ -55,17 +57,22 @@ class StoredFile:
         out: dict[str, Any] = {"name": f"files/{self.id}"}
         if self.display_name:
             out["displayName"] = self.display_name
+        generated = self.source == "GENERATED"
+        keep = GENERATED_RETENTION if generated else RETENTION
         out.update(
             mimeType=self.mime_type,
             sizeBytes=str(self.size),
             createTime=_iso(self.created),
             updateTime=_iso(max(self.created, min(now, self.ready_at))),
-            expirationTime=_iso(self.created + RETENTION.total_seconds()),
+            expirationTime=_iso(self.created + keep.total_seconds()),
             sha256Hash=base64.b64encode(self.sha256_hex.encode()).decode(),
             uri=f"{origin}/v1beta/files/{self.id}",
-            state=self.state(now),
-            source="UPLOADED",
         )
+        if generated:
+            out["downloadUri"] = (
+                f"{origin}/download/v1beta/files/{self.id}:download?alt=media"
+            )
+        out.update(state=self.state(now), source=self.source)
         if self.error is not None:
             out["error"] = {"code": 400, "message": self.error}
         return out
@@ -145,6 +152,10 @@ class FileStore:
         stored.ready_at = time.time() + self.processing_s
         self.files[stored.id] = stored
         return stored
+
+    def add(self, stored: StoredFile) -> None:
+        """Register a file the emulator wrote itself (a batch's results)."""
+        self.files[stored.id] = stored
 
     def get(self, file_id: str) -> StoredFile:
         stored = self.files.get(file_id)

@@ -114,8 +114,31 @@ async def _start(request: web.Request, state: State, command: str) -> web.Respon
     )
 
 
-async def get_file(request: web.Request, state: State) -> web.Response:
+async def get_file(request: web.Request, state: State) -> web.StreamResponse:
+    if ":" in request.match_info["id"]:  # the SDK's `files/{id}:download?alt=media`
+        return await download(request, state)
     return await _file_call(request, state, "GET /v1beta/files/{id}")
+
+
+async def download(request: web.Request, state: State) -> web.StreamResponse:
+    """GET /download/v1beta/files/{id}:download?alt=media: a generated file's bytes, streamed from disk."""
+    status = "200"
+    try:
+        gemini_key(request, state)
+        file_id, _, action = request.match_info["id"].partition(":")
+        if action != "download":
+            raise ApiError(404, f"Method not found: {action or 'none'}")
+        stored = state.files.get(file_id)
+        if stored.source != "GENERATED":
+            raise invalid(
+                f"Only generated files can be downloaded; files/{file_id} was uploaded."
+            )
+        return web.FileResponse(stored.path, headers={"Content-Type": stored.mime_type})
+    except ApiError as err:
+        status = str(err.code)
+        return error_response(err, "gemini")
+    finally:
+        state.ledger.record("GET /download/v1beta/files/{id}:download", status)
 
 
 async def delete_file(request: web.Request, state: State) -> web.Response:

@@ -132,6 +132,19 @@ def signature(digest: bytes) -> str:
     return base64.b64encode(b"\x12\x0a" + digest[:30]).decode()
 
 
+def synthesize(
+    state: State, req: GenRequest, decision: faults.Decision, digest: bytes
+) -> synth.GenResult:
+    """The reply to `req`: what every front door and every Batch API line gets for the same request
+    (text and token counts depend on the parsed request only; `digest` keys the thought signature)."""
+    return synth.generate(
+        req,
+        synth.rng_for(state.config.seed, reply_key(req)),
+        decision,
+        signature(digest),
+    )
+
+
 async def serve(
     request: web.Request,
     state: State,
@@ -187,9 +200,7 @@ async def serve(
             if delay:
                 await asyncio.sleep(delay)
             raise fault_error(decision, door.flavour)
-        res = synth.generate(
-            req, synth.rng_for(config.seed, reply_key(req)), decision, signature(digest)
-        )
+        res = synthesize(state, req, decision, digest)
         if config.ms_per_output_token:
             delay += (
                 config.ms_per_output_token

@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from .batch_ledger import BatchLedger
+
 TOKEN_KINDS = ("input", "output", "thinking", "image_output", "cached")
 
 
@@ -47,6 +49,7 @@ class Ledger:
         self.uploads = 0
         self.upload_bytes = 0
         self.requests = 0
+        self.batch = BatchLedger()  # the Batch API, counted apart (batch_ledger.py)
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -130,4 +133,5 @@ class Ledger:
             "rate_limited": self.rate_limited,
             "per_window": [self.per_window.get(i, 0) for i in range(last + 1)],
             "uploads": {"count": self.uploads, "bytes": self.upload_bytes},
+            "batch": self.batch.to_json(),
         }
