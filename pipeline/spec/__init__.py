@@ -6,6 +6,7 @@ Errors name the file, the key and what was expected.
 from __future__ import annotations
 
 from ._load import (
+    BatchSpec,
     JobSpec,
     MediaSpec,
     apply_row_overrides,
@@ -15,6 +16,7 @@ from ._load import (
 )
 
 __all__ = (
+    "BatchSpec",
     "JobSpec",
     "MediaSpec",
     "apply_row_overrides",
