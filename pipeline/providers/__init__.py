@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from pipeline.errors import SpecError
 
 from ._base import Provider
+from ._batch import TERMINAL_STATES, BatchLine, RemoteBatch
 from ._credentials import Credentials
 from ._gemini import GeminiProvider
 from ._openai import OpenAIProvider
@@ -23,10 +24,13 @@ from ._vertex import VertexProvider
 
 __all__ = (
     "PROVIDERS",
+    "TERMINAL_STATES",
+    "BatchLine",
     "Credentials",
     "GeminiProvider",
     "OpenAIProvider",
     "Provider",
+    "RemoteBatch",
     "VertexProvider",
     "make_provider",
 )

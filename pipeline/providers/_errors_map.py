@@ -32,7 +32,7 @@ from pipeline.errors import (
 )
 from pipeline.records import HttpResponse
 
-Call = Literal["generate", "files"]
+Call = Literal["generate", "files", "batch"]  # batch: get, list, cancel a batch job
 Target = type[AttemptError] | type[CredentialsError]
 
 MAX_MESSAGE_CHARS = 500
