@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ._batch import LIVE_PHASES, BatchJobRecord
 from ._journal import Journal, JournalReader, JournalTotals
 from ._lock import holder_pid
 from ._protocols import RunJournal
 
 __all__ = (
+    "LIVE_PHASES",
+    "BatchJobRecord",
     "Journal",
     "JournalReader",
     "JournalTotals",

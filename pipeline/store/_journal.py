@@ -45,6 +45,7 @@ from pipeline.errors import OutputError
 from pipeline.records import JournalTotals, Outcome, UploadedFile
 
 from . import _codec as outcome_codec
+from ._batch import BATCH_SCHEMA, BatchWrites
 from ._codec import to_utc
 from ._lock import RunLock, acquire_run_lock
 from ._memory import MemoryJournal
@@ -61,7 +62,9 @@ __all__ = [
     "RunJournal",
 ]
 
-SCHEMA_VERSION = 1
+# v2: the batch tables (`_batch.py`). An older pipeline refuses a v2 journal: it would not know which rows wait in
+# batch jobs and could send them again.
+SCHEMA_VERSION = 2
 FSYNC_INTERVAL_S = (
     0.2  # how much a power cut can lose; a kill -9 loses no committed outcome
 )
@@ -80,6 +83,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, uri TEXT NOT NULL, mime_type TEXT NOT NULL, state TEXT NOT NULL,
     size_bytes INTEGER NOT NULL, sha256 TEXT, expires_at TEXT
 );
+{BATCH_SCHEMA}
 """
 _COST = outcome_codec.COLUMNS.index("cost_usd")
 # Rows per INSERT statement: SQLite allows 32,766 bound values (23 a row); one statement for a whole group
@@ -105,7 +109,7 @@ class _Batch:
     waiters: int = 0  # callers that wait for the commit and so will see `error`
 
 
-class Journal(JournalReader):
+class Journal(JournalReader, BatchWrites):
     """The SQLite journal of one run directory; see the module docstring. Create it with `Journal.open()`."""
 
     def __init__(
