@@ -32,6 +32,7 @@ class Snapshot:
     paused_for_s: float
     rate_limited: int
     stopping: str | None
+    batch: str | None = None
 
 
 @dataclass(slots=True)
@@ -53,6 +54,8 @@ class RunStats:
     pacing_per_s: float | None = None
     paused_for_s: float = 0.0
     rate_limited: int = 0
+    # Batch mode: what the batch jobs are doing, from their own counts (one line, set by `pipeline.batch`).
+    batch: str | None = None
     _window: list[tuple[float, int]] = field(default_factory=list)
 
     def request_sent(self) -> None:
@@ -102,4 +105,5 @@ class RunStats:
             paused_for_s=self.paused_for_s,
             rate_limited=self.rate_limited,
             stopping=self.stopping,
+            batch=self.batch,
         )
