@@ -7,7 +7,16 @@ progress line from here.
 
 from __future__ import annotations
 
-from ._api import JobLike, JobResult, estimate, load_job, run, run_async, run_spec
+from ._api import (
+    JobLike,
+    JobResult,
+    cancel,
+    estimate,
+    load_job,
+    run,
+    run_async,
+    run_spec,
+)
 from ._embedded import embedded_emulator, emulator_notice, running_emulator
 from ._exits import (
     EXIT_INTERRUPTED,
@@ -29,6 +38,7 @@ __all__ = (
     "JobLike",
     "JobResult",
     "LoggedProgress",
+    "cancel",
     "embedded_emulator",
     "emulator_notice",
     "estimate",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
+from pipeline.batch import CancelReport, cancel_batches, run_batch
 from pipeline.engine import RunOptions, RunStats, output_dir, run_job
 from pipeline.errors import RunStopped
 from pipeline.results import open_results
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = (
     "JobLike",
     "JobResult",
+    "cancel",
     "estimate",
     "load_job",
     "run",
@@ -115,6 +117,8 @@ def run(
     allow_spec_change: bool = False,
     grace_s: float = 30.0,
     environ: Mapping[str, str] | None = None,
+    mode: str | None = None,
+    detach: bool = False,
 ) -> JobResult:
     """Run (or resume) `job` into `out` as `pipeline run` does, in an event loop of its own; see `run_async`.
 
@@ -134,6 +138,8 @@ def run(
             allow_spec_change=allow_spec_change,
             grace_s=grace_s,
             environ=environ,
+            mode=mode,
+            detach=detach,
             handle_signals=threading.current_thread() is threading.main_thread(),
         )
     )
@@ -150,6 +156,8 @@ async def run_async(
     allow_spec_change: bool = False,
     grace_s: float = 30.0,
     environ: Mapping[str, str] | None = None,
+    mode: str | None = None,
+    detach: bool = False,
 ) -> JobResult:
     """Run (or resume) `job` into `out` inside the running event loop; returns how it ended.
 
@@ -161,6 +169,9 @@ async def run_async(
     :param retry_failed, limit, allow_spec_change, grace_s: as `--retry-failed`, `--limit`,
         `--allow-spec-change` and `--grace` of `pipeline run`.
     :param environ: where API keys are read from (default: `os.environ`).
+    :param mode: "online" or "batch" overrides the spec's `mode`, as `--mode` does.
+    :param detach: batch mode: return once every row is in a submitted job (exit code 3, `stopped` is
+        `Detached`); running again collects them, as `--detach` does.
     :raises SpecError, CredentialsError, OutputError: what `pipeline run` exits 2 for.
 
     Signals are the caller's here: to stop the run, cancel the task; what was journaled is kept, and running
@@ -176,6 +187,8 @@ async def run_async(
         allow_spec_change=allow_spec_change,
         grace_s=grace_s,
         environ=environ,
+        mode=mode,
+        detach=detach,
         handle_signals=False,
     )
 
@@ -207,6 +220,25 @@ def estimate(
         return estimate_job(spec, count_tokens=True, environ=environ, base_url=base_url)
 
 
+def cancel(
+    run_dir: PathLike,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_url: str | None = None,
+) -> CancelReport:
+    """Cancel the batch jobs of the run in `run_dir` that are still running, as `pipeline cancel DIR` does.
+
+    The rows they did not answer stay pending (a later run sends them again); running the job again with
+    `mode="batch"` collects what they did answer. Works while a run is attached to them (that run collects).
+    :param environ: where the run's API key is read from (default: `os.environ`).
+    :param base_url: where the provider is, when it moved since the run (e.g. another emulator).
+    :raises OutputError: DIR holds no batch-mode run. :raises CredentialsError: the key is not set.
+    """
+    _refuse_running_loop("pipeline.cancel()", "await anyio.to_thread.run_sync(...)")
+    env = dict(os.environ) if environ is None else environ
+    return anyio.run(partial(cancel_batches, Path(run_dir), env, base_url=base_url))
+
+
 async def run_spec(
     spec: JobSpec,
     options: RunOptions,
@@ -215,9 +247,11 @@ async def run_spec(
     stats: RunStats | None = None,
     display: Display | None = None,
     announce: Callable[[str], None] | None = None,
+    detach: bool = False,
 ) -> JobResult:
     """One run as `pipeline run` and `pipeline.run()` both do it: the emulator first when asked (`announce`
-    says so), then `run_job` under `display(stats)`, then the exit code. Errors are `run_job`'s."""
+    says so), then `run_job` (or `run_batch` when the spec's mode is "batch") under `display(stats)`, then the
+    exit code. Errors are theirs."""
     stats = RunStats() if stats is None else stats
     async with AsyncExitStack() as stack:
         if emulator:
@@ -227,7 +261,10 @@ async def run_spec(
             options = replace(options, base_url=base_url)
         if display is not None:
             await stack.enter_async_context(display(stats))
-        result = await run_job(spec, options, stats=stats)
+        if spec.mode == "batch":
+            result = await run_batch(spec, options, stats=stats, detach=detach)
+        else:
+            result = await run_job(spec, options, stats=stats)
     return JobResult(
         out_dir=result.out_dir,
         summary=result.summary,
@@ -247,9 +284,11 @@ async def _run(
     allow_spec_change: bool,
     grace_s: float,
     environ: Mapping[str, str] | None,
+    mode: str | None,
+    detach: bool,
     handle_signals: bool,
 ) -> JobResult:
-    spec = load_job(job)
+    spec = load_job(job).with_mode(mode)
     options = RunOptions(
         out_dir=output_dir(spec, None if out is None else Path(out)),
         retry_failed=retry_failed,
@@ -261,7 +300,7 @@ async def _run(
     if environ is not None:
         options = replace(options, environ=environ)
     if quiet:
-        return await run_spec(spec, options, emulator=emulator)
+        return await run_spec(spec, options, emulator=emulator, detach=detach)
     from pipeline.status import read_status, render_status
 
     with _logging_to_stderr():
@@ -271,6 +310,7 @@ async def _run(
             emulator=emulator,
             display=lambda stats: LoggedProgress(stats, logger),
             announce=logger.info,
+            detach=detach,
         )
         for line in render_status(read_status(result.out_dir)).splitlines():
             logger.info("%s", line)
