@@ -79,6 +79,8 @@ class _Tally:
     output_high: int = 0
     cost_low: float = 0.0
     cost_high: float = 0.0
+    batch_low: float = 0.0
+    batch_high: float = 0.0
     image_rows: int = 0
 
     def add_invalid(self, line: int, row_id: str, reason: str) -> None:
@@ -107,6 +109,12 @@ class _Tally:
         self.image_rows += 1 if images else 0
         self.cost_low += _priced(low, input_tokens, plan.tokens, self.price, images)
         self.cost_high += _priced(high, input_tokens, plan.tokens, self.price, images)
+        self.batch_low += _priced(
+            low, input_tokens, plan.tokens, self.price, images, batch=True
+        )
+        self.batch_high += _priced(
+            high, input_tokens, plan.tokens, self.price, images, batch=True
+        )
 
 
 def _priced(
@@ -115,8 +123,11 @@ def _priced(
     by_modality: Mapping[str, int],
     price: Price | None,
     images: int,
+    *,
+    batch: bool = False,
 ) -> float:
-    """The row's cost; audio input at its own rate where the model has one."""
+    """The row's cost (through the Batch API when `batch`); audio input at its own rate where the model has
+    one."""
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output.output_tokens,
@@ -124,7 +135,7 @@ def _priced(
         image_output_tokens=output.image_output_tokens,
         input_by_modality=by_modality,
     )
-    return cost_usd(usage, price, images=images) or 0.0
+    return cost_usd(usage, price, images=images, batch=batch) or 0.0
 
 
 async def _estimate(
@@ -187,6 +198,9 @@ async def _estimate(
         ),
         job=spec.name,
         model=spec.provider.model,
+        batch_cost_low_usd=None if price is None else tally.batch_low,
+        batch_cost_high_usd=None if price is None else tally.batch_high,
+        mode=spec.mode,
     )
 
 

@@ -26,6 +26,10 @@ class Estimate:
     method_note: str
     job: str = ""
     model: str = ""
+    # The same rows through the Batch API (`mode = "batch"`): the batch price, cache hits at the cache rate.
+    batch_cost_low_usd: float | None = None
+    batch_cost_high_usd: float | None = None
+    mode: str = "online"
 
     @property
     def invalid_rows(self) -> int:
