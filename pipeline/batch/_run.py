@@ -89,7 +89,7 @@ async def _run(
         with contextlib.suppress(OSError):
             session.dir.rmdir()  # DIR/batch/ holds files only while a job is built or collected
         await journal.flush()
-        waiting = journal.batch_live_ids()
+        waiting = _LiveRows(journal)
         end = SessionEnd(
             fingerprint=fingerprint,
             wall_start=wall_start,
@@ -97,7 +97,7 @@ async def _run(
             complete=session.stop is None
             and session.fatal is None
             and not session.left_pending
-            and not waiting,
+            and not journal.batch_jobs(LIVE_PHASES),
         )
         summary = await write_outputs(
             journal,
@@ -115,6 +115,16 @@ async def _run(
     return RunResult(
         out_dir=options.out_dir, summary=summary, stats=stats, stopped=session.stop
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveRows:
+    """`row_id in live_rows`: a live job holds the row (asked of the journal row by row, never all in memory)."""
+
+    journal: Journal
+
+    def __contains__(self, row_id: object) -> bool:
+        return isinstance(row_id, str) and self.journal.batch_is_live(row_id)
 
 
 @dataclass(frozen=True, slots=True)

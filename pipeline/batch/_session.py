@@ -314,13 +314,17 @@ class BatchSession:
 
     async def _build(self) -> None:
         journal = self.journal
+        retry_failed = self.options.retry_failed
 
-        def skip_set() -> set[str]:
-            return journal.final_ids(retry_failed=self.options.retry_failed) | (
-                journal.batch_live_ids()
-            )
+        def read(
+            rows: Any, size: int
+        ) -> tuple[list[Row | InvalidRow], tuple[set[str], set[str]]]:
+            """The next rows, and which of them not to build (a final outcome; a live job holds them):
+            asked of the journal by chunk, so memory stays flat however long the input."""
+            items = _take(rows, size)
+            ids = [item.id for item in items]
+            return items, journal.batch_skip(ids, retry_failed=retry_failed)
 
-        skip = await anyio.to_thread.run_sync(skip_set)
         rows = iter_rows(self.spec)
         limit = self.options.limit
         taken = 0
@@ -328,14 +332,18 @@ class BatchSession:
         try:
             while self.stop is None:
                 size = READ_BATCH if limit is None else min(READ_BATCH, limit - taken)
-                items = (
-                    await anyio.to_thread.run_sync(_take, rows, size) if size else []
+                items, (final, held) = (
+                    await anyio.to_thread.run_sync(read, rows, size)
+                    if size
+                    else ([], (set(), set()))
                 )
                 taken += len(items)
                 for item in items:
-                    if item.id in skip:
-                        self.stats.skipped += 1
+                    if item.id in final:
+                        self.stats.skipped += 1  # done in an earlier session
                         continue
+                    if item.id in held:
+                        continue  # waits in a job this session re-attached to: counted when collected
                     draft = await self._add(item, draft)
                 if len(items) < READ_BATCH:
                     break

@@ -8,7 +8,7 @@ sees the whole job and what is left; the next run sends exactly those rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +47,7 @@ def with_pending(
     journal: RunJournal,
     spec: JobSpec,
     limit: int | None,
-    waiting: Collection[str] = (),
+    waiting: Container[str] = (),
 ) -> Iterator[Outcome | ResultColumns]:
     """The journal's outcomes, then a `pending` row for every input id it does not hold yet; the ids in
     `waiting` are in batch jobs still running on the provider's side, and say so."""
@@ -90,7 +90,7 @@ async def write_outputs(
     limit: int | None,
     counters: SessionCounters,
     *,
-    waiting: Collection[str] = (),
+    waiting: Container[str] = (),
     extra: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Rewrite the Parquet results and summary.json from the journal; returns the summary.

@@ -144,6 +144,51 @@ class BatchReads:
                     return set()
                 raise
 
+    def batch_skip(
+        self, ids: Sequence[str], *, retry_failed: bool = False
+    ) -> tuple[set[str], set[str]]:
+        """Which of `ids` must not be built into a job: (those with a final outcome, as `final_ids` says, for
+        `retry_failed` too; those a live job holds). By chunk, so memory does not grow with the input."""
+        statuses = (
+            ("ok", "blocked")
+            if retry_failed
+            else ("ok", "blocked", "failed", "truncated")
+        )
+        skip: set[str] = set()
+        held: set[str] = set()
+        with self._lock, sql_errors(self.path, "read the journal"):
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                final = (
+                    f"SELECT id FROM outcomes WHERE id IN ({marks}) AND status IN"
+                    f" ({', '.join('?' * len(statuses))})"
+                )
+                skip.update(
+                    row_id
+                    for (row_id,) in self._conn.execute(final, (*chunk, *statuses))
+                )
+                live = (
+                    "SELECT r.id FROM batch_rows r JOIN batch_jobs j ON j.local_id = r.job"
+                    f" WHERE r.id IN ({marks}) AND j.phase IN ({', '.join('?' * len(LIVE_PHASES))})"
+                )
+                held.update(
+                    row_id
+                    for (row_id,) in self._conn.execute(live, (*chunk, *LIVE_PHASES))
+                )
+        return skip, held
+
+    def batch_is_live(self, row_id: str) -> bool:
+        """Whether a live job holds `row_id` (one indexed look-up)."""
+        query = (
+            "SELECT 1 FROM batch_rows r JOIN batch_jobs j ON j.local_id = r.job"
+            f" WHERE r.id = ? AND j.phase IN ({', '.join('?' * len(LIVE_PHASES))})"
+        )
+        with self._lock, sql_errors(self.path, "read the journal"):
+            return (
+                self._conn.execute(query, (row_id, *LIVE_PHASES)).fetchone() is not None
+            )
+
     def batch_row_info(
         self, ids: Sequence[str]
     ) -> dict[str, tuple[str, int | None, str | None, str | None]]:

@@ -168,3 +168,19 @@ def test_a_v1_journal_gains_the_batch_tables(tmp_path: Path) -> None:
         journal.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+async def test_skip_and_live_lookups_by_chunk(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path)
+    async with journal:
+        await journal.record(Outcome(id="done", status="ok", line=1))
+        await journal.record(Outcome(id="bad", status="failed", line=2))
+        await journal.record(Outcome(id="typo", status="invalid", line=3))
+        journal.batch_begin(job("t-1", 1, "submitted"))
+        journal.batch_add_rows("t-1", rows("waiting"))
+        journal.batch_begin(job("t-2", 2, "collected"))
+        journal.batch_add_rows("t-2", rows("old"))
+        ids = ["done", "bad", "typo", "waiting", "old", "new"]
+        assert journal.batch_skip(ids) == ({"done", "bad"}, {"waiting"})
+        assert journal.batch_skip(ids, retry_failed=True) == ({"done"}, {"waiting"})
+        assert journal.batch_is_live("waiting") and not journal.batch_is_live("old")
