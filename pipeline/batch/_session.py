@@ -738,6 +738,9 @@ class BatchSession:
             updated_at=_now(),
         )
         del self.live[job.local_id]
+        (self.dir / f"{job.local_id}.jsonl").unlink(
+            missing_ok=True
+        )  # left by a kill after create
         self.reserved = max(0.0, self.reserved - job.reserved_usd)
         self.collected_jobs += 1
         if job.input_file:
