@@ -129,6 +129,7 @@ def test_500_rows_in_batch_mode_equal_the_online_run_at_half_the_cost(
     assert ledger["jobs_created"] == 1 and ledger["lines"] == 500
 
 
+@pytest.mark.slow
 def test_kill_9_while_polling_then_a_rerun_collects_with_exactly_one_job(
     make_job: JobWriter, tmp_path: Path
 ) -> None:
@@ -190,6 +191,7 @@ def test_small_split_limits_make_several_jobs_whose_results_merge(
     assert routes["POST /v1beta/models/{model}:batchGenerateContent"].get("429", 0) >= 1
 
 
+@pytest.mark.slow
 def test_an_expired_job_and_failed_lines_end_failed_and_retry_failed_sends_them_again(
     make_job: JobWriter, tmp_path: Path
 ) -> None:
@@ -302,6 +304,7 @@ def test_detach_exits_after_submission_and_a_rerun_collects(
     assert ledger["jobs_created"] == 1 and ledger["lines"] == 100
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_the_job_running_cancel_cancels_it_and_a_rerun_finishes(
     make_job: JobWriter, tmp_path: Path
 ) -> None:

@@ -128,3 +128,31 @@ async def test_keep_fields_row_overrides_and_media_survive_the_round_trip(
     assert "missing.txt" in str(table["gone"]["error_message"])
     # the text file's tokens were sent inline, in the batch line
     assert int(table["file"]["input_tokens"]) > int(table["plain"]["input_tokens"]) + 50
+
+
+async def test_generated_images_are_written_as_online(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    rows = [{"id": f"img/{i}", "prompt": f"a red square number {i}"} for i in range(3)]
+    with EmulatorThread(EmulatorConfig(port=0, batch_pending_s=0.1)) as emu:
+        spec = load_spec(
+            make_job(
+                rows,
+                provider={"model": "gemini-3-pro-image", "base_url": emu.base_url},
+                generation={"image_size": "1K"},
+                batch=FAST,
+            )
+        )
+        result = await run_batch(
+            spec,
+            RunOptions(out_dir=tmp_path / "out", environ=ENV, handle_signals=False),
+        )
+    assert result.stopped is None
+    table = results(tmp_path / "out")
+    assert {r["status"] for r in table.values()} == {"ok"}
+    for row in table.values():
+        (image,) = row["images"]
+        path = tmp_path / "out" / image["path"]
+        assert path.is_file() and path.stat().st_size == image["bytes"]
+        assert path.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+        assert float(row["cost_usd"]) > 0
