@@ -679,10 +679,30 @@ class BatchSession:
                     updated_at=_now(),
                 )
             if remote.done or remote.state == "LOST":
-                await self._collect(job, remote)
+                try:
+                    await self._collect(job, remote)
+                except RequestRejected as exc:  # e.g. results past their retention: 404
+                    self._unreachable(job, remote, exc)
+                except AttemptError:
+                    continue  # a download that failed for a passing reason: again next poll
                 changed = True
         self.show()
         return changed
+
+    def _unreachable(
+        self, job: BatchJobRecord, remote: RemoteBatch, exc: RequestRejected
+    ) -> None:
+        """The job ended but its results cannot be downloaded: stop waiting on it, keep it `submitted` (its
+        rows are never sent again by accident; a later run tries the download again) and say so."""
+        del self.live[job.local_id]
+        self.reserved = max(0.0, self.reserved - job.reserved_usd)
+        self.request_stop(
+            RunRefused(
+                f"batch job {remote.name} ended {remote.state} but its results cannot be downloaded "
+                f"({exc.code}: {exc}); its rows stay pending and are not sent again; run the job again to retry "
+                "the download"
+            )
+        )
 
     async def _collect(self, job: BatchJobRecord, remote: RemoteBatch) -> None:
         """Record the job's results (and its leftover rows), then mark it collected."""

@@ -14,7 +14,7 @@ from support import JobWriter
 from pipeline.batch import run_batch
 from pipeline.emulator import EmulatorConfig, EmulatorThread
 from pipeline.engine import RunOptions
-from pipeline.errors import TransportError
+from pipeline.errors import RunRefused, TransportError
 from pipeline.records import HttpRequest, HttpResponse
 from pipeline.spec import load_spec
 from pipeline.transport import AiohttpTransport
@@ -156,3 +156,39 @@ async def test_generated_images_are_written_as_online(
         assert path.is_file() and path.stat().st_size == image["bytes"]
         assert path.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
         assert float(row["cost_usd"]) > 0
+
+
+class GoneResults(LosingTransport):
+    """Result files answer 404 (past their retention): the run must stop waiting, and not send the rows again."""
+
+    async def download(self, request: HttpRequest, path: str) -> HttpResponse:
+        body = b'{"error": {"code": 404, "message": "File not found.", "status": "NOT_FOUND"}}'
+        return HttpResponse(404, {}, body)
+
+
+async def test_results_that_cannot_be_downloaded_stop_the_run_without_resending(
+    make_job: JobWriter, tmp_path: Path
+) -> None:
+    rows = [{"id": f"g{i}", "prompt": f"g{i} hello"} for i in range(10)]
+    out = tmp_path / "out"
+    with EmulatorThread(EmulatorConfig(port=0, batch_pending_s=0.1)) as emu:
+        spec = load_spec(
+            make_job(
+                rows,
+                provider={"model": "gemini-3-flash-preview", "base_url": emu.base_url},
+                batch=FAST,
+            )
+        )
+        options = RunOptions(out_dir=out, environ=ENV, handle_signals=False)
+        async with AiohttpTransport(concurrency=4) as inner:
+            stopped = await run_batch(
+                spec, options, transport=GoneResults(inner, lose=0)
+            )
+        assert isinstance(stopped.stopped, RunRefused)
+        assert "cannot be downloaded" in str(stopped.stopped)
+        assert {r["error_code"] for r in results(out).values()} == {"BATCH_RUNNING"}
+        again = await run_batch(spec, options)
+        ledger = emu.ledger()["batch"]
+    assert again.stopped is None
+    assert {r["status"] for r in results(out).values()} == {"ok"}
+    assert ledger["jobs_created"] == 1
