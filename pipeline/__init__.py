@@ -17,6 +17,7 @@ TYPE_CHECKING = (
 if TYPE_CHECKING:
     from pipeline.api import (
         JobResult,
+        cancel,
         estimate,
         exit_code,
         load_job,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         BudgetExhausted,
         CredentialsError,
         DailyLimitReached,
+        Detached,
         Interrupted,
         OutputError,
         PipelineError,
@@ -43,6 +45,7 @@ __all__ = (
     "BudgetExhausted",
     "CredentialsError",
     "DailyLimitReached",
+    "Detached",
     "Estimate",
     "Interrupted",
     "JobResult",
@@ -52,6 +55,7 @@ __all__ = (
     "RunStopped",
     "SpecError",
     "__version__",
+    "cancel",
     "estimate",
     "exit_code",
     "load_job",
@@ -63,6 +67,7 @@ __all__ = (
 # Where each public name lives; imported on first use.
 _SOURCES = {
     "JobResult": "pipeline.api",
+    "cancel": "pipeline.api",
     "estimate": "pipeline.api",
     "exit_code": "pipeline.api",
     "load_job": "pipeline.api",
@@ -71,6 +76,7 @@ _SOURCES = {
     "BudgetExhausted": "pipeline.errors",
     "CredentialsError": "pipeline.errors",
     "DailyLimitReached": "pipeline.errors",
+    "Detached": "pipeline.errors",
     "Interrupted": "pipeline.errors",
     "OutputError": "pipeline.errors",
     "PipelineError": "pipeline.errors",

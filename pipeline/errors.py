@@ -21,6 +21,7 @@ PipelineError                 base class, never raised itself
     ├── DailyLimitReached     -> exit 3
     ├── ProviderQuotaUsedUp   the provider's daily quota or spend cap (from QuotaExhausted) -> exit 3
     ├── RunRefused            the provider refuses the whole run (from RunRejected, or the circuit breaker) -> exit 2
+    ├── Detached              batch mode with --detach: jobs submitted and still running on the server -> exit 3
     └── Interrupted           SIGINT / SIGTERM -> exit 130
 ```
 
@@ -44,6 +45,7 @@ __all__ = (
     "CacheGone",
     "CredentialsError",
     "DailyLimitReached",
+    "Detached",
     "Interrupted",
     "OutputError",
     "PipelineError",
@@ -198,6 +200,11 @@ class RunRefused(RunStopped):
     way): fix the cause, then run again to resume."""
 
     exit_code = 2
+
+
+class Detached(RunStopped):
+    """Batch mode with `--detach`: every row is in a batch job that is still running on the provider's side;
+    running the job again collects them (exit code 3: not finished, resumable)."""
 
 
 class Interrupted(RunStopped):

@@ -47,6 +47,7 @@ def _local_status(run_dir: Path) -> dict[str, object]:
     reader = JournalReader.open_readonly(run_dir)
     try:
         totals = reader.totals()
+        jobs = reader.batch_jobs()
         # The engine's counters, saved as it goes: fresher than summary.json after a crash.
         meta = {
             key: reader.load_meta(key)
@@ -78,6 +79,23 @@ def _local_status(run_dir: Path) -> dict[str, object]:
     status.pop("written_at")
     status["dir"] = str(run_dir)
     status["state"] = _state(run_dir, summary, totals)
+    shown = [job for job in jobs if job.phase != "abandoned"]
+    if shown:
+        # As the run last saw them (pipeline status sends nothing): a detached run's jobs move on meanwhile.
+        status["batch_jobs"] = [
+            {
+                "id": job.local_id,
+                "name": job.remote_name,
+                "phase": job.phase,
+                "state": job.remote_state,
+                "rows": job.rows,
+                "answered": job.succeeded + job.failed,
+                "failed": job.failed,
+                "as_of": job.updated_at,
+                "error": job.error,
+            }
+            for job in shown
+        ]
     return status
 
 
@@ -306,5 +324,33 @@ def render_status(status: Mapping[str, object]) -> str:
                 f"{sent:,} sent; the rows in the output took {attempts:,} attempts",
             )
         )
+    jobs = status.get("batch_jobs")
+    if isinstance(jobs, list) and jobs:
+        waiting = sum(
+            1 for job in jobs if job.get("phase") in ("creating", "submitted")
+        )
+        lines.append(
+            (
+                "batch jobs",
+                f"{len(jobs)}, {waiting} waiting on the provider (as last seen by the run)",
+            )
+        )
+        for job in jobs:
+            lines.append(("", _job_line(job)))
     width = max(len(label) for label, _ in lines)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)
+    return "\n".join(f"{label:<{width}}  {value}".rstrip() for label, value in lines)
+
+
+def _job_line(job: Mapping[str, Any]) -> str:
+    name = job.get("name") or f"(create not confirmed: {job.get('id')})"
+    phase = job.get("phase")
+    state = job.get("state") or "PENDING"
+    where = {"collected": "collected", "creating": "being created"}.get(
+        str(phase), "waiting"
+    )
+    line = f"{name}  {state}  {job.get('answered', 0):,}/{job.get('rows', 0):,} answered, {where}"
+    if job.get("failed"):
+        line += f", {job['failed']:,} lines failed"
+    if job.get("error") and phase == "collected":
+        line += f" ({job['error']})"
+    return f"{line}; as of {str(job.get('as_of', ''))[:19]}"

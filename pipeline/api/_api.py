@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
+from pipeline.batch import CancelReport, cancel_batches, run_batch
 from pipeline.engine import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.errors import RunStopped
 from pipeline.remote import run_remote
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = (
     "JobLike",
     "JobResult",
+    "cancel",
     "estimate",
     "load_job",
     "run",
@@ -117,6 +119,8 @@ def run(
     allow_spec_change: bool = False,
     grace_s: float = 30.0,
     environ: Mapping[str, str] | None = None,
+    mode: str | None = None,
+    detach: bool = False,
 ) -> JobResult:
     """Run (or resume) `job` into `out` as `pipeline run` does, in an event loop of its own; see `run_async`.
 
@@ -136,6 +140,8 @@ def run(
             allow_spec_change=allow_spec_change,
             grace_s=grace_s,
             environ=environ,
+            mode=mode,
+            detach=detach,
             handle_signals=threading.current_thread() is threading.main_thread(),
         )
     )
@@ -152,6 +158,8 @@ async def run_async(
     allow_spec_change: bool = False,
     grace_s: float = 30.0,
     environ: Mapping[str, str] | None = None,
+    mode: str | None = None,
+    detach: bool = False,
 ) -> JobResult:
     """Run (or resume) `job` into `out` inside the running event loop; returns how it ended.
 
@@ -163,6 +171,9 @@ async def run_async(
     :param retry_failed, limit, allow_spec_change, grace_s: as `--retry-failed`, `--limit`,
         `--allow-spec-change` and `--grace` of `pipeline run`.
     :param environ: where API keys are read from (default: `os.environ`).
+    :param mode: "online" or "batch" overrides the spec's `mode`, as `--mode` does.
+    :param detach: batch mode: return once every row is in a submitted job (exit code 3, `stopped` is
+        `Detached`); running again collects them, as `--detach` does.
     :raises SpecError, CredentialsError, OutputError: what `pipeline run` exits 2 for.
 
     Signals are the caller's here: to stop the run, cancel the task; what was journaled is kept, and running
@@ -178,6 +189,8 @@ async def run_async(
         allow_spec_change=allow_spec_change,
         grace_s=grace_s,
         environ=environ,
+        mode=mode,
+        detach=detach,
         handle_signals=False,
     )
 
@@ -213,6 +226,25 @@ def estimate(
 Engine = Callable[[JobSpec, RunOptions, RunStats], Awaitable[RunResult]]
 
 
+def cancel(
+    run_dir: PathLike,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_url: str | None = None,
+) -> CancelReport:
+    """Cancel the batch jobs of the run in `run_dir` that are still running, as `pipeline cancel DIR` does.
+
+    The rows they did not answer stay pending (a later run sends them again); running the job again with
+    `mode="batch"` collects what they did answer. Works while a run is attached to them (that run collects).
+    :param environ: where the run's API key is read from (default: `os.environ`).
+    :param base_url: where the provider is, when it moved since the run (e.g. another emulator).
+    :raises OutputError: DIR holds no batch-mode run. :raises CredentialsError: the key is not set.
+    """
+    _refuse_running_loop("pipeline.cancel()", "await anyio.to_thread.run_sync(...)")
+    env = dict(os.environ) if environ is None else environ
+    return anyio.run(partial(cancel_batches, Path(run_dir), env, base_url=base_url))
+
+
 async def run_spec(
     spec: JobSpec,
     options: RunOptions,
@@ -224,13 +256,15 @@ async def run_spec(
     destination: str | None = None,
     engine: Engine | None = None,
     checkpoint_s: float = 30.0,
+    detach: bool = False,
 ) -> JobResult:
     """One run as `pipeline run` and `pipeline.run()` both do it: the emulator first when asked (`announce`
     says so), then the run under `display(stats)`, then the exit code. Errors are the run's.
 
-    The run is `run_job` into `options.out_dir`; with `destination` (an object-storage URL) `run_remote`, which
-    works in `options.out_dir` as its local cache and checkpoints there every `checkpoint_s`; `engine` replaces
-    both (the CLI's `--ray`, whose package sits above this one)."""
+    The run is `run_job` into `options.out_dir`; `run_batch` when the spec's mode is "batch" (`detach`: return
+    once every row is in a submitted job); with `destination` (an object-storage URL) `run_remote`, which works
+    in `options.out_dir` as its local cache and checkpoints there every `checkpoint_s`; `engine` replaces them
+    (the CLI's `--ray`, whose package sits above this one)."""
     stats = RunStats() if stats is None else stats
     async with AsyncExitStack() as stack:
         if emulator:
@@ -242,6 +276,8 @@ async def run_spec(
             await stack.enter_async_context(display(stats))
         if engine is not None:
             result = await engine(spec, options, stats)
+        elif spec.mode == "batch":
+            result = await run_batch(spec, options, stats=stats, detach=detach)
         elif destination is not None:
             result = await run_remote(
                 spec, options, destination, checkpoint_s=checkpoint_s, stats=stats
@@ -267,9 +303,11 @@ async def _run(
     allow_spec_change: bool,
     grace_s: float,
     environ: Mapping[str, str] | None,
+    mode: str | None,
+    detach: bool,
     handle_signals: bool,
 ) -> JobResult:
-    spec = load_job(job)
+    spec = load_job(job).with_mode(mode)
     target = output_dir(
         spec, None if out is None else (str(out) if is_url(str(out)) else Path(out))
     )
@@ -287,7 +325,9 @@ async def _run(
     if environ is not None:
         options = replace(options, environ=environ)
     if quiet:
-        return await run_spec(spec, options, emulator=emulator, destination=destination)
+        return await run_spec(
+            spec, options, emulator=emulator, destination=destination, detach=detach
+        )
     from pipeline.status import read_status, render_status
 
     with _logging_to_stderr():
@@ -298,6 +338,7 @@ async def _run(
             display=lambda stats: LoggedProgress(stats, logger),
             announce=logger.info,
             destination=destination,
+            detach=detach,
         )
         for line in render_status(read_status(result.out_dir)).splitlines():
             logger.info("%s", line)

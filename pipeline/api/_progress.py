@@ -30,7 +30,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def progress_line(snap: Snapshot) -> str:
-    """Two lines: rows, ok and not ok, in flight, requests/s; then tokens, cost, elapsed, ETA and pacing."""
+    """Two lines: rows, ok and not ok, in flight, requests/s; then tokens, cost, elapsed, ETA and pacing; in
+    batch mode a third, the batch jobs' states and counts."""
     total = "?" if snap.total_rows is None else str(snap.total_rows - snap.skipped)
     failed = sum(n for status, n in snap.by_status.items() if status != "ok")
     parts = [
@@ -54,7 +55,8 @@ def progress_line(snap: Snapshot) -> str:
         parts.append(f"pacing {snap.pacing_per_s * 60:.0f}/min")
     if snap.stopping:
         parts.append(f"stopping: {snap.stopping}")
-    return " | ".join(parts[:5]) + "\n  " + " | ".join(parts[5:])
+    lines = " | ".join(parts[:5]) + "\n  " + " | ".join(parts[5:])
+    return lines if snap.batch is None else f"{lines}\n  {snap.batch}"
 
 
 def one_line(snap: Snapshot) -> str:

@@ -25,6 +25,7 @@ from pipeline.api import (
     EXIT_NOT_ALL_OK,
     Engine,
     JobResult,
+    cancel,
     embedded_emulator,
     exit_code,
     run_spec,
@@ -132,6 +133,16 @@ def cli() -> None:
     show_default=True,
     help="With a remote run directory: seconds between journal checkpoints to it.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["online", "batch"]),
+    help="Override the spec's mode: one request per row, or the provider's Batch API.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Batch mode: exit (code 3) once every row is in a submitted job; run again to collect.",
+)
 def run_command(
     job: Path,
     out: str | None,
@@ -144,11 +155,17 @@ def run_command(
     ray_address: str | None,
     shard_rows: int,
     checkpoint_s: float,
+    mode: str | None,
+    detach: bool,
 ) -> None:
     """Run JOB (or resume it when the run directory already holds it)."""
     console = Console(stderr=True, soft_wrap=True)
     try:
-        spec = load_spec(job)
+        spec = load_spec(job).with_mode(mode)
+        if detach and spec.mode != "batch":
+            raise SpecError(
+                '--detach applies to batch mode: add --mode batch or set mode = "batch"'
+            )
     except SpecError as exc:
         _fail(console, exc)
         return
@@ -193,6 +210,7 @@ def run_command(
             destination=str(out_dir) if remote and engine is None else None,
             engine=engine,
             checkpoint_s=checkpoint_s,
+            detach=detach,
         )
 
     try:
@@ -230,10 +248,12 @@ def run_command(
         console.print(f"[yellow]stopped[/yellow]: {result.stopped}", highlight=False)
         resume = (
             f"pipeline run {job} --out {out_dir}"
+            + (" --mode batch" if mode == "batch" else "")
             + (" --emulator" if emulator else "")
             + (f" --ray {ray_address}" if ray_address else "")
         )
-        console.print(f"resume with: {resume}", highlight=False)
+        what = "collect with" if spec.mode == "batch" else "resume with"
+        console.print(f"{what}: {resume}", highlight=False)
     elif code == EXIT_NOT_ALL_OK and not quiet:
         console.print(
             "some rows did not end ok; their error_code and error_message are in the results",
@@ -386,6 +406,46 @@ def status_command(run_dir: str) -> None:
         _fail(console, exc)
         return
     click.echo(render_status(status))
+
+
+@cli.command(name="cancel")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--base-url",
+    help="Where the provider is now, when it moved since the run (the recorded base_url otherwise).",
+)
+def cancel_command(run_dir: Path, base_url: str | None) -> None:
+    """Cancel the batch jobs of the run in RUN_DIR that are still running."""
+    console = Console(stderr=True, soft_wrap=True)
+    try:
+        report = cancel(run_dir, base_url=base_url)
+    except PipelineError as exc:
+        _fail(console, exc)
+        return
+    for name, why in report.failed:
+        console.print(f"[red]not cancelled[/red]: {name}: {why}", highlight=False)
+    if not report.cancelled and not report.failed:
+        console.print(
+            f"{run_dir} has no batch job running; nothing to cancel", highlight=False
+        )
+        return
+    console.print(
+        f"cancelled {len(report.cancelled)} batch job(s): {', '.join(report.cancelled)}",
+        highlight=False,
+    )
+    if report.running_pid is not None:
+        console.print(
+            "the run attached to them collects what they answered and then stops",
+            highlight=False,
+        )
+    else:
+        console.print(
+            "what they answered is collected by the next `pipeline run JOB --mode batch --out "
+            f"{run_dir}`; the rows they did not answer stay pending (that run sends them again)",
+            highlight=False,
+        )
+    if report.failed:
+        sys.exit(1)
 
 
 @cli.command(name="models")

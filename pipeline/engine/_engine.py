@@ -15,10 +15,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 
-from pipeline.errors import PipelineError
+from pipeline.errors import OutputError, PipelineError
 from pipeline.results import remove_image_leftovers
 from pipeline.spec import JobSpec
-from pipeline.store import Journal
+from pipeline.store import LIVE_PHASES, Journal, RunJournal
 from pipeline.transport import AiohttpTransport, Transport
 
 from ._assemble import assemble, make_runner
@@ -65,6 +65,7 @@ async def _run(
         allow_spec_change=options.allow_spec_change,
         durable=options.durable_journal,
     )
+    _refuse_live_batches(journal, options)
     # Images a crash left half-written; safe now that this run holds DIR's lock.
     await anyio.to_thread.run_sync(remove_image_leftovers, options.out_dir)
     async with journal, AsyncExitStack() as stack:
@@ -118,6 +119,20 @@ async def _drive_with_cache(session: Session, cache: RunCache) -> None:
             renewals.cancel_scope.cancel()
     finally:
         await cache.close()
+
+
+def _refuse_live_batches(journal: RunJournal, options: RunOptions) -> None:
+    """An online run must not send rows that wait in batch jobs (they would be paid for twice)."""
+    if not isinstance(journal, Journal):
+        return
+    live = journal.batch_jobs(LIVE_PHASES)
+    if live:
+        journal.close()
+        raise OutputError(
+            f"{options.out_dir} has {len(live)} batch job(s) still running on the provider's side; collect them "
+            f"with `pipeline run JOB --mode batch --out {options.out_dir}`, or cancel them with "
+            f"`pipeline cancel {options.out_dir}`, before running it online"
+        )
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ sees the whole job and what is left; the next run sends exactly those rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ import anyio
 from pipeline.errors import (
     BudgetExhausted,
     DailyLimitReached,
+    Detached,
     OutputError,
     ProviderQuotaUsedUp,
     RunRefused,
@@ -44,9 +45,13 @@ class SessionEnd:
 
 
 def with_pending(
-    journal: RunJournal, spec: JobSpec, limit: int | None
+    journal: RunJournal,
+    spec: JobSpec,
+    limit: int | None,
+    waiting: Container[str] = (),
 ) -> Iterator[Outcome | ResultColumns]:
-    """The journal's outcomes, then a `pending` row for every input id it does not hold yet."""
+    """The journal's outcomes, then a `pending` row for every input id it does not hold yet; the ids in
+    `waiting` are in batch jobs still running on the provider's side, and say so."""
     seen: set[str] = set()
     for columns in journal.iter_outcome_columns():
         seen.update(columns["id"])
@@ -57,15 +62,24 @@ def with_pending(
             return
         if row.id in seen:
             continue
+        queued = row.id in waiting
         yield Outcome(
             id=row.id,
             status="pending",
-            error_code="NOT_RUN",
-            error_message="not sent yet: run the job again to resume",
+            error_code="BATCH_RUNNING" if queued else "NOT_RUN",
+            error_message=BATCH_RUNNING_MESSAGE
+            if queued
+            else "not sent yet: run the job again to resume",
             finished_at=now,
             line=row.line,
             kept={name: row.fields.get(name) for name in spec.output.keep_fields},
         )
+
+
+BATCH_RUNNING_MESSAGE = (
+    "in a batch job still running on the provider's side: run the job again to collect it "
+    "(pipeline status DIR lists the jobs, pipeline cancel DIR cancels them)"
+)
 
 
 async def write_outputs(
@@ -76,15 +90,21 @@ async def write_outputs(
     end: SessionEnd,
     limit: int | None,
     counters: SessionCounters,
+    *,
+    waiting: Container[str] = (),
+    extra: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """Rewrite the Parquet results and summary.json from the journal; returns the summary."""
+    """Rewrite the Parquet results and summary.json from the journal; returns the summary.
+
+    Batch mode passes `waiting` (the ids in jobs still running, written as `pending` with BATCH_RUNNING) and
+    `extra` (its own keys for summary.json)."""
     keep = spec.output.keep_fields
 
     def write() -> None:
         if end.complete:
             outcomes: Iterator[Outcome | ResultColumns] = journal.iter_outcome_columns()
         else:
-            outcomes = with_pending(journal, spec, limit)
+            outcomes = with_pending(journal, spec, limit, waiting)
         write_results(out_dir, outcomes, keep_fields=keep)
 
     try:
@@ -109,6 +129,7 @@ async def write_outputs(
     )
     if end.stopped is not None:
         summary["stop_reason"] = str(end.stopped)
+    summary.update(extra or {})
     write_summary(out_dir, summary)
     return summary
 
@@ -173,4 +194,6 @@ def _stop_name(stopped: RunStopped | None) -> str | None:
         return "provider_quota"
     if isinstance(stopped, RunRefused):
         return "refused"
+    if isinstance(stopped, Detached):
+        return "detached"
     return "interrupted"

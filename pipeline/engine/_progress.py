@@ -32,6 +32,7 @@ class Snapshot:
     paused_for_s: float
     rate_limited: int
     stopping: str | None
+    batch: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,6 +56,8 @@ class RunStats:
     rate_limited: int = 0
     # Tier decisions and Flex's refusals: flex_refused, flex_fallback, auto_flex, auto_standard (engine._tiers)
     tier_events: Counter[str] = field(default_factory=Counter)
+    # Batch mode: what the batch jobs are doing, from their own counts (one line, set by `pipeline.batch`).
+    batch: str | None = None
     _window: list[tuple[float, int]] = field(default_factory=list)
 
     def request_sent(self) -> None:
@@ -104,4 +107,5 @@ class RunStats:
             paused_for_s=self.paused_for_s,
             rate_limited=self.rate_limited,
             stopping=self.stopping,
+            batch=self.batch,
         )

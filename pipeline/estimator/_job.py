@@ -87,6 +87,8 @@ class _Tally:
     output_high: int = 0
     cost_low: float = 0.0
     cost_high: float = 0.0
+    batch_low: float = 0.0
+    batch_high: float = 0.0
     image_rows: int = 0
 
     def add_invalid(self, line: int, row_id: str, reason: str) -> None:
@@ -120,6 +122,13 @@ class _Tally:
         inputs = (input_tokens + extra, cached, plan.tokens)
         self.cost_low += _priced(low, *inputs, self.price, images, cheap)
         self.cost_high += _priced(high, *inputs, self.price, images, dear)
+        # The same rows through the Batch API: one price, whatever tier online would use.
+        self.batch_low += _priced(
+            low, *inputs, self.price, images, "standard", batch=True
+        )
+        self.batch_high += _priced(
+            high, *inputs, self.price, images, "standard", batch=True
+        )
 
     def _prefix_for(self, row: Row) -> tuple[int, int]:
         """(input tokens the shared prefix adds to the row's own estimate, of which cached)."""
@@ -139,8 +148,11 @@ def _priced(
     price: Price | None,
     images: int,
     tier: str,
+    *,
+    batch: bool = False,
 ) -> float:
-    """The row's cost at `tier`; audio input at its own rate where the model has one."""
+    """The row's cost at `tier` (through the Batch API when `batch`); audio input at its own rate where the
+    model has one."""
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output.output_tokens,
@@ -149,7 +161,7 @@ def _priced(
         image_output_tokens=output.image_output_tokens,
         input_by_modality=by_modality,
     )
-    return cost_usd(usage, price, images=images, tier=tier) or 0.0
+    return cost_usd(usage, price, images=images, tier=tier, batch=batch) or 0.0
 
 
 async def _estimate(
@@ -233,6 +245,9 @@ async def _estimate(
         cache_note=None if verdict is None else verdict.note,
         cache_breakeven_rows=None if verdict is None else verdict.breakeven_rows,
         cache_saving_usd=None if verdict is None else verdict.saving_usd,
+        batch_cost_low_usd=None if price is None else tally.batch_low,
+        batch_cost_high_usd=None if price is None else tally.batch_high,
+        mode=spec.mode,
     )
 
 

@@ -32,6 +32,10 @@ class Estimate:
     cache_saving_usd: float | None = (
         None  # negative: caching costs more than it saves here
     )
+    # The same rows through the Batch API (`mode = "batch"`): the batch price, cache hits at the cache rate.
+    batch_cost_low_usd: float | None = None
+    batch_cost_high_usd: float | None = None
+    mode: str = "online"
 
     @property
     def invalid_rows(self) -> int:

@@ -168,12 +168,23 @@ def render(estimate: Estimate) -> str:
     if estimate.cost_low_usd is None or estimate.cost_high_usd is None:
         out.append(_line("cost", "unknown: no price for this model (see prices)"))
     else:
-        out.append(
-            _line(
-                "cost",
-                f"{format_usd(estimate.cost_low_usd)} to {format_usd(estimate.cost_high_usd)}",
+        online = f"{format_usd(estimate.cost_low_usd)} to {format_usd(estimate.cost_high_usd)}"
+        batch = None
+        if (
+            estimate.batch_cost_low_usd is not None
+            and estimate.batch_cost_high_usd is not None
+        ):
+            batch = (
+                f"{format_usd(estimate.batch_cost_low_usd)} to "
+                f"{format_usd(estimate.batch_cost_high_usd)}"
             )
-        )
+        if batch is None:
+            out.append(_line("cost", online))
+        else:
+            chosen = "batch" if estimate.mode == "batch" else "online"
+            out.append(_line("cost", f"{online} online"))
+            out.append(_line("", f"{batch} in batch mode (the Batch API's price)"))
+            out.append(_line("", f"this job runs {chosen} (mode, or run --mode)"))
     if estimate.cache_note is not None:
         out.extend(_wrapped("cache", estimate.cache_note))
     out.extend(_wrapped("prices", estimate.price_note))

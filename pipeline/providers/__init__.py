@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from pipeline.errors import SpecError
 
 from ._base import Provider
+from ._batch import TERMINAL_STATES, BatchLine, RemoteBatch
 from ._caches import CachedContent
 from ._credentials import Credentials
 from ._gemini import GeminiProvider
@@ -24,11 +25,14 @@ from ._vertex import VertexProvider
 
 __all__ = (
     "PROVIDERS",
+    "TERMINAL_STATES",
+    "BatchLine",
     "CachedContent",
     "Credentials",
     "GeminiProvider",
     "OpenAIProvider",
     "Provider",
+    "RemoteBatch",
     "VertexProvider",
     "make_provider",
 )

@@ -24,6 +24,7 @@ from pipeline.records import (
     UploadedFile,
 )
 
+from ._batch import BatchLine, RemoteBatch, parse_line
 from ._caches import CachedContent
 from ._credentials import Credentials
 from ._errors_map import Call, error_for
@@ -103,6 +104,62 @@ class Provider(Protocol):
         """The model ids on this page (without a "models/" prefix) and the next page's token, if any."""
         ...
 
+    # The Batch API (`mode = "batch"`, `_batch.py`); NotImplementedError where `supports_batch` is False. The
+    # input file is uploaded with the Files API's resumable upload when `supports_files`, else in one request
+    # (`build_batch_file_upload`) whose multipart head and tail (`batch_file_frame`) are written around the
+    # lines in the file on disk.
+    supports_batch: bool
+    batch_max_rows: int | None  # the provider's own limit of requests per job, if any
+
+    def build_batch_line(self, prompt: Prompt) -> bytes:
+        """One input line, keyed by `prompt.row_id`, whose request is exactly what `build` sends online."""
+        ...
+
+    def batch_file_frame(self, display_name: str) -> tuple[bytes, bytes]: ...
+
+    def build_batch_file_upload(
+        self, body: FileSlice, display_name: str
+    ) -> HttpRequest: ...
+
+    def parse_batch_file_upload(self, response: HttpResponse) -> str:
+        """The uploaded input file's name, as `build_batch_create` takes it."""
+        ...
+
+    def build_batch_create(self, *, input_file: str, display_name: str) -> HttpRequest:
+        """Create a job (NOT idempotent: the same request twice makes two jobs)."""
+        ...
+
+    def parse_batch(self, response: HttpResponse) -> RemoteBatch: ...
+
+    def build_batch_get(self, name: str) -> HttpRequest: ...
+
+    def build_batch_list(self, page_token: str | None = None) -> HttpRequest: ...
+
+    def parse_batch_list(
+        self, response: HttpResponse
+    ) -> tuple[list[RemoteBatch], str | None]:
+        """The jobs on this page, newest first, and the next page's token, if any."""
+        ...
+
+    def build_batch_cancel(self, name: str) -> HttpRequest: ...
+
+    def check_batch_reply(self, response: HttpResponse) -> None:
+        """Raise the error of a non-2xx reply to a batch call (cancel, download); nothing for a 2xx."""
+        ...
+
+    def build_batch_download(self, file_name: str) -> HttpRequest:
+        """GET a result file (its body is streamed to disk by the transport)."""
+        ...
+
+    def build_batch_delete_input(self, file_name: str) -> HttpRequest: ...
+
+    def parse_batch_line(self, raw: bytes) -> BatchLine: ...
+
+    def parse_batch_reply(self, line: BatchLine, prompt: Prompt) -> Reply:
+        """A result line's reply, judged as `parse` judges an online reply; raises the `AttemptError` an
+        online request would have got for an error line."""
+        ...
+
 
 def upload_chunks(
     path: str, size: int, chunk_bytes: int = UPLOAD_CHUNK_BYTES
@@ -128,6 +185,8 @@ class ProviderBase:
     supports_files = False
     supports_count_tokens = False
     supports_caching = False
+    supports_batch = False
+    batch_max_rows: int | None = None
 
     def __init__(
         self,
@@ -227,3 +286,64 @@ class ProviderBase:
 
     def parse_list_models(self, response: HttpResponse) -> tuple[list[str], str | None]:
         raise self._unsupported("model list here")
+
+    def build_batch_line(self, prompt: Prompt) -> bytes:
+        raise self._unsupported("Batch API")
+
+    def batch_file_frame(self, display_name: str) -> tuple[bytes, bytes]:
+        return b"", b""
+
+    def build_batch_file_upload(
+        self, body: FileSlice, display_name: str
+    ) -> HttpRequest:
+        raise self._unsupported("single-request batch file upload")
+
+    def parse_batch_file_upload(self, response: HttpResponse) -> str:
+        raise self._unsupported("single-request batch file upload")
+
+    def build_batch_create(self, *, input_file: str, display_name: str) -> HttpRequest:
+        raise self._unsupported("Batch API")
+
+    def parse_batch(self, response: HttpResponse) -> RemoteBatch:
+        raise self._unsupported("Batch API")
+
+    def build_batch_get(self, name: str) -> HttpRequest:
+        raise self._unsupported("Batch API")
+
+    def build_batch_list(self, page_token: str | None = None) -> HttpRequest:
+        raise self._unsupported("Batch API")
+
+    def parse_batch_list(
+        self, response: HttpResponse
+    ) -> tuple[list[RemoteBatch], str | None]:
+        raise self._unsupported("Batch API")
+
+    def build_batch_cancel(self, name: str) -> HttpRequest:
+        raise self._unsupported("Batch API")
+
+    def check_batch_reply(self, response: HttpResponse) -> None:
+        self._raise_for_status(response, "batch")
+
+    def build_batch_download(self, file_name: str) -> HttpRequest:
+        raise self._unsupported("Batch API")
+
+    def build_batch_delete_input(self, file_name: str) -> HttpRequest:
+        raise self._unsupported("Batch API")
+
+    def parse_batch_line(self, raw: bytes) -> BatchLine:
+        return parse_line(raw)
+
+    def parse_batch_reply(self, line: BatchLine, prompt: Prompt) -> Reply:
+        raise self._unsupported("Batch API")
+
+    def _batch_error(self, line: BatchLine) -> Exception:
+        """The error of a failed result line, through the same table as an online error reply."""
+        secrets = [
+            value.removeprefix("Bearer ")
+            for value in self.credentials.headers().values()
+        ]
+        return error_for(
+            line.error_response(),
+            credentials_hint=self.credentials.hint(),
+            secrets=secrets,
+        )

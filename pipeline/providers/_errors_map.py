@@ -33,7 +33,9 @@ from pipeline.errors import (
 )
 from pipeline.records import HttpResponse
 
-Call = Literal["generate", "files", "cache"]
+Call = Literal[
+    "generate", "files", "cache", "batch"
+]  # batch: get, list, cancel a batch job
 Target = type[AttemptError] | type[CredentialsError]
 
 MAX_MESSAGE_CHARS = 500

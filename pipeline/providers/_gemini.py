@@ -30,6 +30,7 @@ from pipeline.records import (
 
 from . import _gemini_wire as wire
 from ._base import ProviderBase
+from ._batch import BatchLine, RemoteBatch, gemini_batch, gemini_line
 from ._caches import CachedContent, cache_body, cache_from, ttl_text
 from ._credentials import Credentials
 from ._schema import decode_reply_body, to_int
@@ -150,6 +151,7 @@ class GeminiProvider(GoogleBase):
     kind = "gemini"
     supports_files = True
     supports_count_tokens = True
+    supports_batch = True
 
     def __init__(
         self, *, model: str, credentials: Credentials, base_url: str | None = None
@@ -270,10 +272,82 @@ class GeminiProvider(GoogleBase):
         token = doc.get("nextPageToken") if isinstance(doc, dict) else None
         return names, token if isinstance(token, str) and token else None
 
+    # The Batch API (reference: gemini-api.md section 9). The input file goes through the resumable upload.
+
+    def build_batch_line(self, prompt: Prompt) -> bytes:
+        return gemini_line(prompt.row_id, wire.generate_body(prompt))
+
+    def build_batch_create(self, *, input_file: str, display_name: str) -> HttpRequest:
+        body = {
+            "batch": {
+                "displayName": display_name,
+                "inputConfig": {"fileName": input_file},
+            }
+        }
+        url = f"{self.base_url}/v1beta/models/{self.model}:batchGenerateContent"
+        return HttpRequest("POST", url, self._headers(), wire.encode(body))
+
+    def parse_batch(self, response: HttpResponse) -> RemoteBatch:
+        self._raise_for_status(response, "batch")
+        return gemini_batch(decode_reply_body(response.body))
+
+    def build_batch_get(self, name: str) -> HttpRequest:
+        return HttpRequest(
+            "GET",
+            f"{self.base_url}/v1beta/{_batch_name(name)}",
+            self._headers(json_body=False),
+        )
+
+    def build_batch_list(self, page_token: str | None = None) -> HttpRequest:
+        query = "pageSize=100" + (
+            f"&pageToken={quote(page_token, safe='')}" if page_token else ""
+        )
+        return HttpRequest(
+            "GET",
+            f"{self.base_url}/v1beta/batches?{query}",
+            self._headers(json_body=False),
+        )
+
+    def parse_batch_list(
+        self, response: HttpResponse
+    ) -> tuple[list[RemoteBatch], str | None]:
+        self._raise_for_status(response, "batch")
+        doc = decode_reply_body(response.body)
+        if not isinstance(doc, dict):
+            raise ReplyInvalid(
+                "the batch list is not a JSON object", code="INVALID_JSON"
+            )
+        operations = doc.get("operations") or doc.get("batches") or []
+        jobs = [gemini_batch(op) for op in operations if isinstance(op, dict)]
+        token = doc.get("nextPageToken")
+        return jobs, token if isinstance(token, str) and token else None
+
+    def build_batch_cancel(self, name: str) -> HttpRequest:
+        url = f"{self.base_url}/v1beta/{_batch_name(name)}:cancel"
+        return HttpRequest("POST", url, self._headers(), b"{}")
+
+    def build_batch_download(self, file_name: str) -> HttpRequest:
+        file_id = file_name.rstrip("/").rsplit("/", 1)[-1]
+        url = f"{self.base_url}/download/v1beta/files/{file_id}:download?alt=media"
+        return HttpRequest("GET", url, self._headers(json_body=False))
+
+    def build_batch_delete_input(self, file_name: str) -> HttpRequest:
+        return self.build_delete_file(file_name)
+
+    def parse_batch_reply(self, line: BatchLine, prompt: Prompt) -> Reply:
+        if line.status != 200:
+            raise self._batch_error(line)
+        return wire.reply_from(line.body, prompt)
+
     def _file_url(self, name: str) -> str:
         """`name` is "files/abc", "abc", or the file's URI."""
         file_id = name.rstrip("/").rsplit("/", 1)[-1]
         return f"{self.base_url}/v1beta/files/{file_id}"
+
+
+def _batch_name(name: str) -> str:
+    """ "batches/abc" or "abc" -> "batches/abc"."""
+    return name if name.startswith("batches/") else f"batches/{name}"
 
 
 def file_from(doc: Any) -> UploadedFile:

@@ -271,7 +271,12 @@ def parse_reply(raw: bytes, prompt: Prompt, *, tier_header: str | None = None) -
         block, or a candidate with nothing in it), INVALID_JSON / SCHEMA_MISMATCH (JSON was asked for and
         the text is not it).
     """
-    doc = decode_reply_body(raw)
+    return reply_from(decode_reply_body(raw), prompt, tier_header=tier_header)
+
+
+def reply_from(doc: object, prompt: Prompt, *, tier_header: str | None = None) -> Reply:
+    """A decoded GenerateContentResponse -> Reply (what `parse_reply` does after decoding; a batch result line
+    carries the response already decoded)."""
     if not isinstance(doc, dict):
         raise ReplyInvalid("the reply is JSON but not an object", code="INVALID_JSON")
     usage = usage_from(doc.get("usageMetadata"))

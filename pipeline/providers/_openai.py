@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import ReplyInvalid
 from pipeline.records import (
+    FileSlice,
     GenerationSettings,
     HttpRequest,
     HttpResponse,
@@ -27,6 +28,15 @@ from pipeline.records import (
 )
 
 from ._base import ProviderBase
+from ._batch import (
+    METADATA_KEY,
+    OPENAI_ENDPOINT,
+    BatchLine,
+    RemoteBatch,
+    multipart_frame,
+    openai_batch,
+    openai_line,
+)
 from ._credentials import Credentials
 from ._errors_map import read_error_body
 from ._gemini_wire import encode, media_resolution, requested_tier, wants_image
@@ -58,6 +68,10 @@ class OpenAIProvider(ProviderBase):
     """
 
     kind = "openai"
+    supports_batch = True
+    batch_max_rows: int | None = (
+        50_000  # OpenAI's limit of requests per batch, which aggregators follow
+    )
 
     def __init__(
         self,
@@ -74,6 +88,7 @@ class OpenAIProvider(ProviderBase):
         self._chat_url = f"{base}/chat/completions"
         self._images_url = f"{base}/images/generations"
         self._models_url = f"{base}/models"
+        self._base = base
 
     def _to_images_api(self, prompt: Prompt) -> bool:
         return self.image_endpoint == "images" and all(
@@ -138,6 +153,92 @@ class OpenAIProvider(ProviderBase):
             if isinstance(entry, dict) and isinstance(entry.get("id"), str)
         ]
         return names, None
+
+    # OpenAI's Batch API, where an endpoint offers it (`/files` with purpose "batch", `/batches`). Lines go to
+    # chat completions: an image model with image_endpoint = "images" is refused by the spec check upstream.
+
+    def build_batch_line(self, prompt: Prompt) -> bytes:
+        return openai_line(prompt.row_id, chat_body(prompt, prompt.model or self.model))
+
+    def batch_file_frame(self, display_name: str) -> tuple[bytes, bytes]:
+        head, tail, _ = multipart_frame(display_name)
+        return head, tail
+
+    def build_batch_file_upload(
+        self, body: FileSlice, display_name: str
+    ) -> HttpRequest:
+        _, _, content_type = multipart_frame(display_name)
+        headers = {**self._headers(json_body=False), "content-type": content_type}
+        return HttpRequest("POST", f"{self._base}/files", headers, body)
+
+    def parse_batch_file_upload(self, response: HttpResponse) -> str:
+        self._raise_for_status(response, "batch")
+        doc = decode_reply_body(response.body)
+        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+            raise ReplyInvalid("the file upload reply has no id", code="INVALID_JSON")
+        return str(doc["id"])
+
+    def build_batch_create(self, *, input_file: str, display_name: str) -> HttpRequest:
+        body = {
+            "input_file_id": input_file,
+            "endpoint": OPENAI_ENDPOINT,
+            "completion_window": "24h",
+            "metadata": {METADATA_KEY: display_name},
+        }
+        return HttpRequest(
+            "POST", f"{self._base}/batches", self._headers(), encode(body)
+        )
+
+    def parse_batch(self, response: HttpResponse) -> RemoteBatch:
+        self._raise_for_status(response, "batch")
+        return openai_batch(decode_reply_body(response.body))
+
+    def build_batch_get(self, name: str) -> HttpRequest:
+        return HttpRequest(
+            "GET", f"{self._base}/batches/{name}", self._headers(json_body=False)
+        )
+
+    def build_batch_list(self, page_token: str | None = None) -> HttpRequest:
+        after = f"&after={page_token}" if page_token else ""
+        return HttpRequest(
+            "GET",
+            f"{self._base}/batches?limit=100{after}",
+            self._headers(json_body=False),
+        )
+
+    def parse_batch_list(
+        self, response: HttpResponse
+    ) -> tuple[list[RemoteBatch], str | None]:
+        self._raise_for_status(response, "batch")
+        doc = decode_reply_body(response.body)
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(data, list):
+            raise ReplyInvalid("the batch list has no `data`", code="INVALID_JSON")
+        jobs = [openai_batch(item) for item in data if isinstance(item, dict)]
+        more = isinstance(doc, dict) and doc.get("has_more") is True
+        return jobs, (jobs[-1].name if more and jobs else None)
+
+    def build_batch_cancel(self, name: str) -> HttpRequest:
+        return HttpRequest(
+            "POST", f"{self._base}/batches/{name}/cancel", self._headers(), b"{}"
+        )
+
+    def build_batch_download(self, file_name: str) -> HttpRequest:
+        return HttpRequest(
+            "GET",
+            f"{self._base}/files/{file_name}/content",
+            self._headers(json_body=False),
+        )
+
+    def build_batch_delete_input(self, file_name: str) -> HttpRequest:
+        return HttpRequest(
+            "DELETE", f"{self._base}/files/{file_name}", self._headers(json_body=False)
+        )
+
+    def parse_batch_reply(self, line: BatchLine, prompt: Prompt) -> Reply:
+        if line.status != 200:
+            raise self._batch_error(line)
+        return parse_chat_reply(encode(line.body), prompt)
 
 
 Dialect = Literal["google", "openai"]

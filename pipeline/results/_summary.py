@@ -23,6 +23,7 @@ ENDINGS = (
     "daily_limit",
     "provider_quota",
     "refused",
+    "detached",
 )
 _TOKEN_KINDS = ("input", "output", "thinking", "cached", "total", "image_output")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._cache import CacheSpec
 from ._deadline import Deadline
 from ._load import (
+    BatchSpec,
     InputShard,
     InputSpec,
     JobSpec,
@@ -19,6 +20,7 @@ from ._load import (
 )
 
 __all__ = (
+    "BatchSpec",
     "CacheSpec",
     "Deadline",
     "InputShard",

@@ -38,6 +38,7 @@ from ._cache import CACHE_KEYS, CacheSpec, _cache
 from ._deadline import Deadline
 from ._generation import _FILE_KEYS, _GENERATION_KEYS, _check_model, _parse_generation
 from ._tables import (
+    _BATCH_KEYS,
     _INPUT_KEYS,
     _LIMITS_KEYS,
     _MEDIA_KEYS,
@@ -46,6 +47,7 @@ from ._tables import (
     _PROVIDER_KEYS,
     _TOP_KEYS,
     OUTPUT_COLUMNS,  # noqa: F401 (re-exported)
+    _batch,
     _input,
     _output,
     _provider,
@@ -178,6 +180,27 @@ _NOT_DESCRIBED = ("service_tier",)
 
 
 @dataclass(frozen=True, slots=True)
+class BatchSpec:
+    """`[batch]`: how `mode = "batch"` splits, names and waits for its jobs (ignored online).
+
+    A job's input file stays under `max_file_bytes` (the Batch API takes up to 2 GB), its estimated input
+    tokens under `max_job_tokens` (the enqueued-token quota of the project's tier; None: no split by tokens)
+    and its rows under `max_job_rows` (None: 50,000 on OpenAI-compatible endpoints, no limit on Gemini).
+    Jobs are polled every `poll_interval_s`, backing off by half each quiet poll up to `max_poll_interval_s`.
+    `label` goes into each job's display name, to find the jobs in AI Studio."""
+
+    max_file_bytes: int = 2_000_000_000
+    max_job_tokens: int | None = None
+    max_job_rows: int | None = None
+    poll_interval_s: float = 10.0
+    max_poll_interval_s: float = 120.0
+    label: str | None = None
+
+
+Mode = Literal["online", "batch"]
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     name: str
     path: Path  # the spec file, absolute (`base_dir/<mapping>` for a spec given as a mapping)
@@ -190,6 +213,10 @@ class JobSpec:
     pricing: PricingSpec = field(default_factory=PricingSpec)
     media: MediaSpec = field(default_factory=MediaSpec)
     cache: CacheSpec = field(default_factory=CacheSpec)
+    # "batch": the Gemini Batch API (or an OpenAI-compatible /batches) instead of one request per row. Not part
+    # of `describe()`: both modes send the same requests, so a run may switch (never while batch jobs run).
+    mode: Mode = "online"
+    batch: BatchSpec = field(default_factory=BatchSpec)
     # What the user should know but that does not stop the job (a deprecated or unknown model id); the CLI
     # prints each as "warning: ..." on stderr. Not part of `describe()`.
     warnings: tuple[str, ...] = ()
@@ -229,6 +256,20 @@ class JobSpec:
     def fingerprint(self) -> str:
         """sha256 hex of `describe()`: equal fingerprints mean the same requests for the same rows."""
         return _sha256("spec-v1\n" + _canonical(self.describe()))
+
+    def with_mode(self, mode: str | None) -> JobSpec:
+        """This spec run in `mode` (`pipeline run --mode`); None keeps the spec's. Raises SpecError when the
+        provider has no batch mode."""
+        if mode is None or mode == self.mode:
+            return self
+        if mode not in ("online", "batch"):
+            raise SpecError(f'expected "online" or "batch", got {mode!r}', key="mode")
+        changed = replace(self, mode=mode)  # type: ignore[arg-type]
+        try:
+            _check_mode(changed)
+        except _Bad as bad:
+            raise SpecError(bad.message, key=bad.key) from None
+        return changed
 
 
 def load_spec(path: str | Path, *, today: date | None = None) -> JobSpec:
@@ -433,9 +474,15 @@ def _build(
         media=MediaSpec(
             **_values(_Section(data.get("media", {}), "media", _MEDIA_KEYS))
         ),
+        mode=top.get("mode", "online"),
+        batch=BatchSpec(
+            **_batch(_Section(data.get("batch", {}), "batch", _BATCH_KEYS))
+        ),
         warnings=warnings,
     )
-    return _with_tiers_and_cache(spec, data.get("cache", {}))
+    spec = _with_tiers_and_cache(spec, data.get("cache", {}))
+    _check_mode(spec)
+    return spec
 
 
 def _with_tiers_and_cache(spec: JobSpec, cache: Any) -> JobSpec:
@@ -452,6 +499,26 @@ def _with_tiers_and_cache(spec: JobSpec, cache: Any) -> JobSpec:
         has_prefix=bool(spec.prompt.system or spec.generation.tools),
     )
     return replace(spec, cache=parsed)
+
+
+def _check_mode(spec: JobSpec) -> None:
+    """Batch mode needs a provider with a batch API that pipeline can drive end to end."""
+    if spec.mode != "batch":
+        return
+    if spec.provider.kind == "vertex":
+        raise _Bad(
+            "mode",
+            'batch mode is not available on kind = "vertex" (Vertex batch prediction reads Cloud Storage or '
+            'BigQuery and writes there, which pipeline does not do); use kind = "gemini", or mode = "online"',
+        )
+    base = (spec.provider.base_url or "").lower()
+    if spec.provider.kind == "openai" and "/v1beta/openai" in base:
+        raise _Bad(
+            "mode",
+            "batch mode is not available on Google's OpenAI-compatible endpoint (/v1beta/openai/): Google "
+            "documents only creating a batch and reading its status there, with files through the native Files "
+            'API; use kind = "gemini" for the same Batch API, or mode = "online"',
+        )
 
 
 def _model_warnings(

@@ -35,9 +35,10 @@ OUTPUT_COLUMNS = tuple(c.name for c in OUTPUT)
 
 # The top level of a spec: its tables and its name.
 _TABLE_NAMES = "provider input prompt generation limits output pricing media cache"
-_TABLES = _TABLE_NAMES.split()
+_TABLES = [*_TABLE_NAMES.split(), "batch"]
 _TOP_KEYS: dict[str, Parser] = dict.fromkeys(_TABLES, lambda _key, value: value) | {
-    "name": _name
+    "name": _name,
+    "mode": _choice(("online", "batch")),
 }
 _SECRET_KEYS = ("api_key", "apikey", "key", "token", "access_token", "secret")
 
@@ -186,6 +187,33 @@ _MEDIA_KEYS: dict[str, Parser] = {
     "max_video_s": _number(positive=True),
 }
 _OUTPUT_KEYS: dict[str, Parser] = {"dir": _path, "keep_fields": _strings(_text)}
+_BATCH_KEYS: dict[str, Parser] = {
+    "max_file_bytes": _integer(1024),
+    "max_job_tokens": _integer(1),
+    "max_job_rows": _integer(1),
+    "poll_interval_s": _number(positive=True),
+    "max_poll_interval_s": _number(positive=True),
+    "label": _text,
+}
+
+
+def _batch(section: _Section) -> dict[str, Any]:
+    values = _values(section)
+    if "poll_interval_s" in values:
+        first = values["poll_interval_s"]
+        values.setdefault("max_poll_interval_s", max(first, 120.0))
+        if values["max_poll_interval_s"] < first:
+            raise _Bad(
+                "batch.max_poll_interval_s",
+                f"expected at least poll_interval_s ({first:g}), got {values['max_poll_interval_s']:g}",
+            )
+    label = values.get("label")
+    if label is not None and len(label) > 200:
+        raise _Bad(
+            "batch.label",
+            "expected at most 200 characters (it goes in each job's display name)",
+        )
+    return values
 
 
 def _output(section: _Section, base: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._backup import backup_journal
+from ._batch import LIVE_PHASES, BatchJobRecord
 from ._journal import Journal, JournalReader, JournalTotals
 from ._lock import holder_pid
 from ._protocols import RunJournal
@@ -10,6 +11,8 @@ from ._reader import JOURNAL_NAME
 
 __all__ = (
     "JOURNAL_NAME",
+    "LIVE_PHASES",
+    "BatchJobRecord",
     "Journal",
     "JournalReader",
     "JournalTotals",

@@ -46,6 +46,7 @@ from pipeline.errors import OutputError
 from pipeline.records import AttemptRecord, JournalTotals, Outcome, UploadedFile
 
 from . import _codec as outcome_codec
+from ._batch import BATCH_SCHEMA, BatchWrites
 from ._codec import to_utc
 from ._lock import RunLock, acquire_run_lock
 from ._memory import MemoryJournal
@@ -69,8 +70,10 @@ __all__ = [
     "RunJournal",
 ]
 
-# v2 (issue 18) adds the `attempts` table; a v1 journal gains it, empty, when a run opens it.
-SCHEMA_VERSION = 2
+# v2 (issue 18) adds the `attempts` table; v3 the batch tables (`_batch.py`). An older journal gains them,
+# empty, when a run opens it; an older pipeline refuses a newer journal: it would not know which rows wait in
+# batch jobs and could send them again.
+SCHEMA_VERSION = 3
 FSYNC_INTERVAL_S = (
     0.2  # how much a power cut can lose; a kill -9 loses no committed outcome
 )
@@ -94,6 +97,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     ended_at REAL NOT NULL, result TEXT NOT NULL, http_status INTEGER, error_code TEXT, message TEXT,
     service_tier TEXT
 );
+{BATCH_SCHEMA}
 """
 _COST = outcome_codec.COLUMNS.index("cost_usd")
 # Rows per INSERT statement: SQLite allows 32,766 bound values (23 a row); one statement for a whole group
@@ -133,7 +137,7 @@ class _Batch:
         return bool(self.rows or self.attempts)
 
 
-class Journal(JournalReader):
+class Journal(JournalReader, BatchWrites):
     """The SQLite journal of one run directory; see the module docstring. Create it with `Journal.open()`."""
 
     def __init__(

@@ -28,6 +28,7 @@ from pipeline.records import (
 )
 
 from . import _codec as outcome_codec
+from ._batch import BatchReads
 
 JOURNAL_NAME = "journal.sqlite"
 # An upload this close to expiry is not worth reusing: a long request might outlive it.
@@ -100,7 +101,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-class JournalReader:
+class JournalReader(BatchReads):
     """Queries on one journal database; see the module docstring."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ._aiohttp import AiohttpTransport, Transport
+from ._aiohttp import AiohttpTransport, Downloader, Transport
 
 __all__ = (
     "AiohttpTransport",
+    "Downloader",
     "Transport",
 )

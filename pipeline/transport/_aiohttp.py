@@ -34,6 +34,7 @@ STREAM_CHUNK_BYTES = 1024 * 1024
 __all__ = (
     "EXCEPTION_CODES",
     "AiohttpTransport",
+    "Downloader",
     "MockTransport",
     "Transport",
     "map_aiohttp_exceptions",
@@ -44,6 +45,15 @@ class Transport(Protocol):
     """Sends one request and returns the whole response; raises `AttemptError` when no response came."""
 
     async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+
+class Downloader(Protocol):
+    """Streams a response body to a file instead of memory (batch result files can be gigabytes)."""
+
+    async def download(self, request: HttpRequest, path: str) -> HttpResponse:
+        """A 2xx body goes to `path` (created or truncated) and the response's `body` is empty; any other
+        status leaves `path` alone and returns its (small) body as `send` does."""
+        ...
 
 
 # aiohttp exception -> (our class, code). The most specific entry in the exception's MRO wins; the test suite
@@ -207,6 +217,37 @@ class AiohttpTransport:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         return HttpResponse(status, response_headers, payload, elapsed_ms)
 
+    async def download(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`send`, with a 2xx body streamed to `path` 1 MiB at a time: memory stays flat whatever its size."""
+        session = self._session
+        if session is None:
+            raise RuntimeError(
+                "AiohttpTransport.download() needs `async with AiohttpTransport(...)` around it"
+            )
+        started = time.perf_counter()
+        with map_aiohttp_exceptions(request.timeout_s):
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body if isinstance(request.body, bytes) else None,
+                timeout=self._timeout(request.timeout_s),
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                response_headers = response.headers
+                payload = b""
+                if 200 <= status < 300:
+                    async with await anyio.open_file(path, "wb") as file:
+                        async for chunk in response.content.iter_chunked(
+                            STREAM_CHUNK_BYTES
+                        ):
+                            await file.write(chunk)
+                else:
+                    payload = await response.read()
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        return HttpResponse(status, response_headers, payload, elapsed_ms)
+
 
 async def _check_slice(piece: FileSlice) -> None:
     try:
@@ -264,6 +305,14 @@ class MockTransport:
         if inspect.isawaitable(result):
             return await result
         return result
+
+    async def download(self, request: HttpRequest, path: str) -> HttpResponse:
+        """The handler's response, its 2xx body written to `path` (as the real transport streams it)."""
+        response = await self.send(request)
+        if not 200 <= response.status < 300:
+            return response
+        await anyio.Path(path).write_bytes(response.body)
+        return HttpResponse(response.status, response.headers, b"", response.elapsed_ms)
 
     async def __aenter__(self) -> Self:
         return self

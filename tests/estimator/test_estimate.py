@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -420,3 +421,22 @@ def test_cli_refuses_a_bad_spec_with_exit_2(make_job: JobWriter) -> None:
 
     assert result.returncode == 2
     assert "limits.concurrency" in result.stderr
+
+
+def test_the_estimate_shows_the_batch_price_beside_the_online_one(
+    make_job: JobWriter,
+) -> None:
+    job = make_job(
+        [{"id": f"b{i}", "prompt": "summarise " * 30} for i in range(10)],
+        provider={"model": "gemini-3-flash-preview"},
+    )
+    estimate = _estimate(job)
+    assert estimate.cost_low_usd is not None and estimate.cost_high_usd is not None
+    # no cached tokens in an estimate: the batch price is exactly half the standard one
+    assert estimate.batch_cost_low_usd == pytest.approx(estimate.cost_low_usd / 2)
+    assert estimate.batch_cost_high_usd == pytest.approx(estimate.cost_high_usd / 2)
+    text = render_estimate(estimate)
+    assert (
+        "online" in text and "in batch mode" in text and "this job runs online" in text
+    )
+    assert "this job runs batch" in render_estimate(replace(estimate, mode="batch"))

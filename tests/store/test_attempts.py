@@ -138,7 +138,7 @@ async def test_a_v1_journal_gains_the_attempts_table_when_a_run_opens_it(
         assert journal.final_ids() == {"a"}  # the outcomes are kept
         journal.note_attempt(attempt("b"))
     conn = sqlite3.connect(run_dir / JOURNAL_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("SELECT row_id FROM attempts").fetchall() == [("b",)]
     conn.close()
 
