@@ -32,6 +32,7 @@ from ._options import RunOptions
 from ._row import RowRunner
 
 READ_BATCH = 512
+COUNT_GRACE_S = 10.0  # how long the end of a session waits for the input's row count
 
 
 def _batches(rows: Iterator[Row | InvalidRow], size: int) -> list[Row | InvalidRow]:
@@ -60,6 +61,7 @@ class Session:
         self.skip = journal.final_ids(retry_failed=options.retry_failed)
         self.credentials = credentials
         self.counters = SessionCounters(journal)
+        self._counted = anyio.Event()
 
     async def drive(self) -> None:
         """Run every row not yet done, until the input is used up or the session stops."""
@@ -75,6 +77,11 @@ class Session:
                 work.start_soon(self.produce, feed)
                 for _ in range(concurrency):
                     work.start_soon(self.work, feed)
+            # A session that stops on its first rows must still know how many the input has (pending rows in
+            # summary.json): give the count a few seconds more before giving up on it (not after Ctrl+C).
+            grace = 0.0 if isinstance(self.stop, Interrupted) else COUNT_GRACE_S
+            with anyio.move_on_after(grace):
+                await self._counted.wait()
             outer.cancel_scope.cancel()
 
     def request_stop(self, reason: RunStopped) -> None:
@@ -195,6 +202,7 @@ class Session:
             total = min(total, len(self.options.only_ids))
         self.stats.total_rows = total
         self.journal.save_meta("input_rows", total)
+        self._counted.set()
 
 
 def sent_today(journal: RunJournal) -> int:
