@@ -77,6 +77,7 @@ def read_run(run_dir: Path) -> RunData:
     spec = spec if isinstance(spec, dict) else {}
     model = limits.get("model") or spec.get("provider.model")
     _tiers_from_attempts(rows, attempts)
+    attempts = _with_final_requests(attempts, rows)
     return RunData(
         run_dir=run_dir,
         status=status,
@@ -107,6 +108,39 @@ def _point(outcome: Any) -> RowPoint:
         # the results' `service_tier` column, once outcomes carry it
         service_tier=getattr(outcome, "service_tier", None),
     )
+
+
+def _with_final_requests(
+    attempts: list[AttemptRecord], rows: list[RowPoint]
+) -> list[AttemptRecord]:
+    """The journaled requests plus, for each row, the request that gave its reply, rebuilt from its outcome:
+    the engine journals only failed requests one by one (the last one of a row is in the outcome already)."""
+    journaled = {(a.row_id, a.attempt) for a in attempts}
+    final: list[AttemptRecord] = []
+    for row in rows:
+        if (
+            row.status in ("ok", "blocked", "failed", "truncated")
+            and row.attempts > 0
+            and row.finished is not None
+            and row.latency_ms is not None
+            and (row.id, row.attempts) not in journaled
+        ):
+            final.append(
+                AttemptRecord(
+                    row.id,
+                    row.attempts,
+                    row.finished - row.latency_ms / 1000.0,
+                    row.finished,
+                    row.status,  # type: ignore[arg-type]
+                    200,
+                    None if row.status == "ok" else row.error_code,
+                    None,
+                    row.service_tier,
+                )
+            )
+    if not final:
+        return attempts
+    return sorted([*attempts, *final], key=lambda a: a.started_at)
 
 
 def _tiers_from_attempts(rows: list[RowPoint], attempts: list[AttemptRecord]) -> None:
