@@ -154,9 +154,6 @@ class RowRunner:
             try:
                 reply, cost = await self._attempt(prompt, worst, tally)
             except AttemptError as exc:
-                if exc.usage is not None:  # a billed reply that could not be used
-                    tally.paid = tally.paid + exc.usage
-                    tally.paid_cost += cost_usd(exc.usage, self.price) or 0.0
                 if (
                     isinstance(exc, FileGone)
                     and tally.attempts < self.policy.max_attempts
@@ -199,8 +196,13 @@ class RowRunner:
                 del response
             except AttemptError as exc:
                 ended = exc
-                if exc.usage is not None:
-                    hold.bill(cost_usd(exc.usage, self.price) or 0.0)
+                if (
+                    exc.usage is not None
+                ):  # a billed reply that could not be used: priced once, here
+                    billed = cost_usd(exc.usage, self.price) or 0.0
+                    hold.bill(billed)
+                    tally.paid = tally.paid + exc.usage
+                    tally.paid_cost += billed
                 raise
             finally:
                 self.stats.in_flight -= 1
