@@ -1,10 +1,14 @@
-"""Sending `HttpRequest`s: the only module that uses aiohttp's client.
+"""Sending `HttpRequest`s: the only module that uses aiohttp's client, and the door to the lean pool.
 
-One `ClientSession` per run, its connection pool sized to the run's concurrency, a total timeout per request,
-no automatic retries and no redirects (a redirect is an answer the provider gets to judge). Every aiohttp
-exception is translated to an `errors.AttemptError` at exactly one boundary, `map_aiohttp_exceptions()`, the
-way httpx's `map_httpcore_exceptions()` does it, so nothing above this module knows aiohttp exists.
-`MockTransport` ships with the package for tests (httpx's `_transports/mock.py`).
+A request whose body is in memory (every row's generateContent, and the small calls around files, caches and
+batches) goes to `Http11Pool` (`_http11.py`): written for that one shape, it spends well under half of aiohttp's
+CPU a request (benchmarks/bench_overhead.py). aiohttp keeps the streamed shapes: a `FileSlice` upload read from
+disk 1 MiB at a time, and `download()` to a file. Both have one pool per run, sized to the run's concurrency, a
+total timeout per request, no automatic retries and no redirects (a redirect is an answer the provider gets to
+judge). Every aiohttp exception is translated to an `errors.AttemptError` at exactly one boundary,
+`map_aiohttp_exceptions()`, the way httpx's `map_httpcore_exceptions()` does it (the pool maps its own failures to
+the same codes), so nothing above this package knows either exists. `MockTransport` ships with the package for
+tests (httpx's `_transports/mock.py`).
 
 Usage::
 
@@ -28,6 +32,8 @@ from aiohttp import client_exceptions
 from pipeline.errors import AttemptError, RequestRejected, TransportError
 from pipeline.records import FileSlice, HttpRequest, HttpResponse
 from pipeline.storage import is_url, location
+
+from ._http11 import Http11Pool
 
 STREAM_CHUNK_BYTES = 1024 * 1024
 
@@ -148,6 +154,9 @@ class AiohttpTransport:
         self._connect_timeout_s = connect_timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._pool = Http11Pool(
+            limit=self._concurrency, connect_timeout_s=connect_timeout_s
+        )
 
     async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=0)
@@ -170,6 +179,7 @@ class AiohttpTransport:
     async def aclose(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
+            self._pool.close()
             await session.close()
 
     def _timeout(self, total_s: float | None) -> aiohttp.ClientTimeout:
@@ -189,17 +199,17 @@ class AiohttpTransport:
                 "AiohttpTransport.send() needs `async with AiohttpTransport(...)` around it"
             )
         body = request.body
-        headers = request.headers
-        data: bytes | AsyncIterator[bytes] | None
-        if isinstance(body, FileSlice):
-            await _check_slice(body)
-            data = _read_slice(body)
-            headers = {
-                **headers,
-                "Content-Length": str(body.length),
-            }  # streamed, yet not chunked
-        else:
-            data = body
+        if not isinstance(body, FileSlice):
+            # A body in memory and a reply read whole: every row's request. The lean pool (_http11.py).
+            return await self._pool.send(
+                request.method, request.url, request.headers, body, request.timeout_s
+            )
+        await _check_slice(body)
+        data = _read_slice(body)
+        headers = {
+            **request.headers,
+            "Content-Length": str(body.length),
+        }  # streamed, yet not chunked
         started = time.perf_counter()
         with map_aiohttp_exceptions(request.timeout_s):
             async with session.request(

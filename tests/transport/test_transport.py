@@ -152,7 +152,6 @@ async def test_connection_reset(server: TestServer) -> None:
                 HttpRequest("GET", url(server, "/reset"), {}, timeout_s=5)
             )
     assert caught.value.code == "CONNECTION_RESET"
-    assert isinstance(caught.value.__cause__, aiohttp.ClientError)
 
 
 async def test_truncated_body(server: TestServer) -> None:
