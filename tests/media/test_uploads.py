@@ -16,11 +16,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.errors import RowInvalid, ServerError, TransportError
 from pipeline.media._probe import MediaFile, probe_media
 from pipeline.media._uploads import Uploads, file_chunks
-from pipeline.providers import GeminiProvider
+from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.records import FileSlice, HttpRequest, HttpResponse, UploadedFile
 from pipeline.store import Journal
 
