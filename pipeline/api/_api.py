@@ -328,7 +328,7 @@ async def _run(
         return await run_spec(
             spec, options, emulator=emulator, destination=destination, detach=detach
         )
-    from pipeline.status import read_status, render_status
+    from pipeline.report import read_status, render_status
 
     with _logging_to_stderr():
         result = await run_spec(
