@@ -185,7 +185,7 @@ def run_command(
         async def engine(
             spec: JobSpec, options: RunOptions, stats: RunStats
         ) -> RunResult:
-            from pipeline.cluster import run_cluster  # only --ray imports Ray
+            from pipeline.modes.cluster import run_cluster  # only --ray imports Ray
 
             return await run_cluster(
                 spec,
