@@ -18,7 +18,7 @@ from pipeline.catalog import (
 )
 from pipeline.errors import SpecError
 from pipeline.input import build_prompt
-from pipeline.media import MediaContext, build_media_parts, media_context
+from pipeline.input.media import MediaContext, build_media_parts, media_context
 from pipeline.policy import Budget, Limits, RetryPolicy
 from pipeline.providers import Credentials, Provider, make_provider, resolve_credentials
 from pipeline.records import MediaRef, Prompt, Row
