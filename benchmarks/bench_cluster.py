@@ -64,7 +64,7 @@ def steady_rate(samples: list[tuple[float, int]], total: int) -> float:
 
 
 def one(workers: int, shared: bool, seconds: float, work: Path) -> dict[str, float]:
-    from pipeline.cluster import run_cluster
+    from pipeline.modes.cluster import run_cluster
 
     capacity = min(QUOTA, workers * CONCURRENCY)
     rows = int(capacity * seconds)

@@ -27,10 +27,9 @@ from typing import Self
 
 import psutil
 
-from pipeline.auth import StaticCredentials
-from pipeline.media._probe import probe_media
-from pipeline.media._uploads import Uploads
-from pipeline.providers import GeminiProvider
+from pipeline.input.media._probe import probe_media
+from pipeline.input.media._uploads import Uploads
+from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.records import UploadedFile
 from pipeline.transport import AiohttpTransport
 

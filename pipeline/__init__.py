@@ -36,8 +36,8 @@ if TYPE_CHECKING:
         SpecError,
     )
     from pipeline.estimator import Estimate
+    from pipeline.report import read_status
     from pipeline.spec import JobSpec
-    from pipeline.status import read_status
 
     __version__: str
 
@@ -83,8 +83,8 @@ _SOURCES = {
     "RunStopped": "pipeline.errors",
     "SpecError": "pipeline.errors",
     "Estimate": "pipeline.estimator",
+    "read_status": "pipeline.report",
     "JobSpec": "pipeline.spec",
-    "read_status": "pipeline.status",
 }
 
 

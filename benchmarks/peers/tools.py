@@ -219,7 +219,7 @@ def _journal_outcomes(run_dir: Path) -> dict[str, bool]:
     reads the same). Only counts are needed, so the keys stand for rows rather than name them."""
     if not (run_dir / "journal.sqlite").exists():
         return {}
-    from pipeline.status import read_status
+    from pipeline.report import read_status
 
     rows = read_status(run_dir).get("rows")
     if not isinstance(rows, dict):

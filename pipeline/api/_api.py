@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
 
-from pipeline.batch import CancelReport, cancel_batches, run_batch
 from pipeline.engine import RunOptions, RunResult, RunStats, output_dir, run_job
 from pipeline.errors import RunStopped
-from pipeline.remote import run_remote
+from pipeline.modes.batch import CancelReport, cancel_batches, run_batch
+from pipeline.modes.remote import run_remote
 from pipeline.results import open_results
 from pipeline.spec import JobSpec, load_spec, parse_spec
 from pipeline.storage import cache_dir_for, is_url, location
@@ -328,7 +328,7 @@ async def _run(
         return await run_spec(
             spec, options, emulator=emulator, destination=destination, detach=detach
         )
-    from pipeline.status import read_status, render_status
+    from pipeline.report import read_status, render_status
 
     with _logging_to_stderr():
         result = await run_spec(

@@ -185,7 +185,7 @@ def run_command(
         async def engine(
             spec: JobSpec, options: RunOptions, stats: RunStats
         ) -> RunResult:
-            from pipeline.cluster import run_cluster  # only --ray imports Ray
+            from pipeline.modes.cluster import run_cluster  # only --ray imports Ray
 
             return await run_cluster(
                 spec,
@@ -234,7 +234,7 @@ def run_command(
         sys.exit(1)
     code = result.exit_code
     if not quiet:
-        from pipeline.status import read_status, render_status
+        from pipeline.report import read_status, render_status
 
         console.print(render_status(read_status(out_dir)), highlight=False)
         figures = _key_figures(out_dir if ray_address is not None else options.out_dir)
@@ -397,7 +397,7 @@ def report_command(run_dir: Path, open_it: bool) -> None:
 @click.argument("run_dir", type=str)
 def status_command(run_dir: str) -> None:
     """What the run directory RUN_DIR (a path or a URL) holds: rows by status, tokens, cost."""
-    from pipeline.status import read_status, render_status
+    from pipeline.report import read_status, render_status
 
     console = Console(stderr=True, soft_wrap=True)
     try:

@@ -16,9 +16,8 @@ from typing import Any
 
 import anyio
 
-from pipeline.auth import resolve_credentials
 from pipeline.catalog import CATALOG_AS_OF, catalog_listing
-from pipeline.providers import make_provider
+from pipeline.providers import make_provider, resolve_credentials
 from pipeline.transport import AiohttpTransport
 
 __all__ = ("ModelsQuery", "fetch_served", "has_credentials", "listing", "render_models")

@@ -2,7 +2,7 @@
 
 assemble (credentials, provider, price: `_assemble`) -> session (reader, workers, signals, checkpoints:
 `_session`, rows via `_feed`, one row's attempts in `_row`) -> finalize (journal replayed into the results and
-the summary: `_finalize`). `run_job` in `_engine` joins them. Batch mode (`pipeline.batch`, the layer above)
+the summary: `_finalize`). `run_job` in `_engine` joins them. Batch mode (`pipeline.modes.batch`, the layer above)
 reuses `assemble` and `write_outputs`, so both modes check a job and write its results the same way.
 """
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from pipeline.auth import resolve_credentials
 from pipeline.catalog import (
     DEFAULT_OUTPUT_LIMIT,
     Price,
@@ -19,9 +18,9 @@ from pipeline.catalog import (
 )
 from pipeline.errors import SpecError
 from pipeline.input import build_prompt
-from pipeline.media import MediaContext, build_media_parts, media_context
+from pipeline.input.media import MediaContext, build_media_parts, media_context
 from pipeline.policy import Budget, Limits, RetryPolicy
-from pipeline.providers import Credentials, Provider, make_provider
+from pipeline.providers import Credentials, Provider, make_provider, resolve_credentials
 from pipeline.records import MediaRef, Prompt, Row
 from pipeline.spec import JobSpec
 from pipeline.store import RunJournal

@@ -32,7 +32,7 @@ from pipeline.errors import (
     SpecError,
 )
 from pipeline.input import estimate_text_tokens
-from pipeline.media import MediaContext, build_media_parts
+from pipeline.input.media import MediaContext, build_media_parts
 from pipeline.policy import Budget, RetryPolicy
 from pipeline.providers import CachedContent, Provider
 from pipeline.records import HttpRequest, HttpResponse, MediaRef, Part, Prompt, Row

@@ -56,7 +56,7 @@ class RunStats:
     rate_limited: int = 0
     # Tier decisions and Flex's refusals: flex_refused, flex_fallback, auto_flex, auto_standard (engine._tiers)
     tier_events: Counter[str] = field(default_factory=Counter)
-    # Batch mode: what the batch jobs are doing, from their own counts (one line, set by `pipeline.batch`).
+    # Batch mode: what the batch jobs are doing, from their own counts (one line, set by `pipeline.modes.batch`).
     batch: str | None = None
     _window: list[tuple[float, int]] = field(default_factory=list)
 

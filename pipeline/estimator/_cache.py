@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pipeline.catalog import Price, model_info, storage_usd, tier_multiplier
 from pipeline.input import estimate_text_tokens
-from pipeline.media import MediaContext, probe_row
+from pipeline.input.media import MediaContext, probe_row
 from pipeline.records import MediaRef, Row
 from pipeline.spec import JobSpec
 

@@ -20,10 +20,9 @@ from dataclasses import replace
 
 import anyio
 
-from pipeline.auth import resolve_credentials
 from pipeline.errors import AttemptError, RateLimited
 from pipeline.policy import Limits, RetryPolicy
-from pipeline.providers import Provider, make_provider
+from pipeline.providers import Provider, make_provider, resolve_credentials
 from pipeline.records import Prompt
 from pipeline.spec import JobSpec
 from pipeline.transport import AiohttpTransport, Transport

@@ -27,7 +27,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from pipeline.catalog import Price, cost_usd, price_for
 from pipeline.errors import PipelineError, RowInvalid, SpecError
 from pipeline.input import iter_rows
-from pipeline.media import MediaContext, MediaPlanner, media_limits
+from pipeline.input.media import MediaContext, MediaPlanner, media_limits
 from pipeline.records import InvalidRow, Row, Usage
 from pipeline.spec import JobSpec
 

@@ -27,7 +27,7 @@ from pipeline.catalog import (
     model_info,
 )
 from pipeline.input import build_prompt, estimate_text_tokens
-from pipeline.media import (
+from pipeline.input.media import (
     AUDIO_TOKENS_PER_S,
     UNKNOWN_VIDEO_BYTES_PER_S,
     MediaContext,

@@ -16,7 +16,7 @@ time, then paces locally inside its lease, with no round trip per request:
   pause. So eight workers that hit the same wall lower the pace once, not eight times.
 
 `QuotaLedger` is the logic, synchronous and clock-injected; `LocalPermits` serves it in-process (tests, and
-several engines in one process); `pipeline.cluster` serves it from a named Ray actor. Another backend (Redis)
+several engines in one process); `pipeline.modes.cluster` serves it from a named Ray actor. Another backend (Redis)
 needs only the three methods of `PermitSource`.
 """
 

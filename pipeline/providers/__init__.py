@@ -1,6 +1,8 @@
-"""Providers: one wire format each, chosen by the spec's `[provider] kind`.
+"""Providers: one wire format each, chosen by the spec's `[provider] kind`, and the credentials they send.
 
-A registry is a dict, not a plugin system: three formats are known and adding one is a line here.
+A registry is a dict, not a plugin system: three formats are known and adding one is a line here. The wire
+formats are pure translators; `_auth` is the one module here that reads the environment (and runs gcloud) to
+make the `Credentials` they sign requests with.
 
 Usage::
 
@@ -15,6 +17,7 @@ from typing import Literal, Protocol
 
 from pipeline.errors import SpecError
 
+from ._auth import GcloudCredentials, StaticCredentials, resolve_credentials
 from ._base import Provider
 from ._batch import TERMINAL_STATES, BatchLine, RemoteBatch
 from ._caches import CachedContent
@@ -29,12 +32,15 @@ __all__ = (
     "BatchLine",
     "CachedContent",
     "Credentials",
+    "GcloudCredentials",
     "GeminiProvider",
     "OpenAIProvider",
     "Provider",
     "RemoteBatch",
+    "StaticCredentials",
     "VertexProvider",
     "make_provider",
+    "resolve_credentials",
 )
 
 

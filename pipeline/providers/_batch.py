@@ -1,6 +1,6 @@
 """The Batch API's wire formats: input lines, the job resource, result lines. Pure translation, no I/O.
 
-Two dialects share one vocabulary, so the batch runner (`pipeline.batch`) never looks at JSON:
+Two dialects share one vocabulary, so the batch runner (`pipeline.modes.batch`) never looks at JSON:
 
 - **Gemini** (reference: gemini-api.md section 9, gemini-api-2026-12.md section 5): input lines
   `{"key": ROW_ID, "request": GenerateContentRequest}` in a file uploaded through the Files API;

@@ -1,4 +1,4 @@
-"""What a provider needs from credentials: the protocol only; `pipeline.auth` implements it (and does the I/O)."""
+"""What a provider needs from credentials: the protocol only; `_auth` implements it (and does the I/O)."""
 
 from __future__ import annotations
 

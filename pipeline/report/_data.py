@@ -13,8 +13,9 @@ from typing import Any
 
 from pipeline.records import AttemptRecord, Usage
 from pipeline.results import ENDINGS
-from pipeline.status import read_status
 from pipeline.store import JournalReader
+
+from ._status import read_status
 
 __all__ = ("RowPoint", "RunData", "read_run")
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.columns import OUTPUT
 from pipeline.errors import OutputError, SpecError
 from pipeline.records import Outcome
+from pipeline.records.columns import OUTPUT
 
 from . import _kept_types as kept_types
 from ._files import (
@@ -59,7 +59,7 @@ _ARROW: dict[str, pa.DataType] = {
 }
 
 
-# How each output column is read from an `Outcome` (the names and types come from pipeline.columns).
+# How each output column is read from an `Outcome` (the names and types come from pipeline.records.columns).
 def _getter(name: str) -> Callable[[Outcome], Any]:
     if name == "images":
         return lambda o: [(i.path, i.mime_type, i.sha256, i.bytes) for i in o.images]

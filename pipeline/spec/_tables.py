@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.columns import OUTPUT
+from pipeline.records.columns import OUTPUT
 
 from ._deadline import _deadline
 from ._values import (
@@ -30,7 +30,7 @@ from ._values import (
     _url,
 )
 
-# Columns the results always have (pipeline.columns); a kept input field may not shadow one.
+# Columns the results always have (pipeline.records.columns); a kept input field may not shadow one.
 OUTPUT_COLUMNS = tuple(c.name for c in OUTPUT)
 
 # The top level of a spec: its tables and its name.

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.columns import JOURNAL
 from pipeline.records import ImageFile, Outcome, Usage
+from pipeline.records.columns import JOURNAL
 
 # `line` is part of the replay order (line, id), so it is NOT NULL; an outcome without a line number sorts first.
 NO_LINE = -(2**63)

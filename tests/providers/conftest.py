@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.auth import StaticCredentials
+from pipeline.providers import StaticCredentials
 from pipeline.records import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures"

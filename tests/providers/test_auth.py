@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.auth import GcloudCredentials, StaticCredentials, resolve_credentials
 from pipeline.errors import CredentialsError
+from pipeline.providers import GcloudCredentials, StaticCredentials, resolve_credentials
 from pipeline.spec._load import ProviderSpec
 
 

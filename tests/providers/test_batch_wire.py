@@ -7,9 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.errors import RateLimited, ReplyInvalid, RequestRejected
-from pipeline.providers import GeminiProvider, OpenAIProvider, VertexProvider
+from pipeline.providers import (
+    GeminiProvider,
+    OpenAIProvider,
+    StaticCredentials,
+    VertexProvider,
+)
 from pipeline.providers._batch import multipart_frame
 from pipeline.records import FileSlice, GenerationSettings, HttpResponse, Part, Prompt
 

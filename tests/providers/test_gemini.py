@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.catalog import is_image_model
 from pipeline.errors import CredentialsError, RateLimited, ReplyInvalid, RequestRejected
-from pipeline.providers import GeminiProvider
+from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.providers._base import UPLOAD_CHUNK_BYTES, upload_chunks
 from pipeline.providers._gemini_wire import BLOCKING_FINISH_REASONS
 from pipeline.records import (

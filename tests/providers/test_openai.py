@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.catalog import image_tokens
 from pipeline.errors import (
     CredentialsError,
@@ -17,6 +16,7 @@ from pipeline.errors import (
     RequestRejected,
     ServerError,
 )
+from pipeline.providers import StaticCredentials
 from pipeline.providers._openai import OpenAIProvider, audio_format, image_size
 from pipeline.providers._openai_reply import parse_images_reply, usage_from
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt, Usage

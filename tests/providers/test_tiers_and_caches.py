@@ -9,10 +9,14 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.emulator.tiers import requested_tier
 from pipeline.errors import CacheGone, CredentialsError, RateLimited, ServerError
-from pipeline.providers import GeminiProvider, OpenAIProvider, VertexProvider
+from pipeline.providers import (
+    GeminiProvider,
+    OpenAIProvider,
+    StaticCredentials,
+    VertexProvider,
+)
 from pipeline.records import GenerationSettings, HttpRequest, HttpResponse, Part, Prompt
 
 TOOLS = (

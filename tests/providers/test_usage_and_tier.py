@@ -17,9 +17,13 @@ from typing import Any
 
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.catalog import cost_usd, price_for
-from pipeline.providers import GeminiProvider, OpenAIProvider, VertexProvider
+from pipeline.providers import (
+    GeminiProvider,
+    OpenAIProvider,
+    StaticCredentials,
+    VertexProvider,
+)
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt, Usage
 
 PROMPT = Prompt(

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.errors import CredentialsError
-from pipeline.providers import GeminiProvider, VertexProvider
+from pipeline.providers import GeminiProvider, StaticCredentials, VertexProvider
 from pipeline.records import GenerationSettings, HttpResponse, Part, Prompt
 
 PROMPT = Prompt(

@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from pipeline.auth import StaticCredentials
 from pipeline.emulator.files import FileStore
 from pipeline.emulator.genrequest import GenRequest
 from pipeline.emulator.models import lookup
 from pipeline.emulator.openai_request import chat_request
 from pipeline.emulator.request import parse_generate
-from pipeline.providers import GeminiProvider, OpenAIProvider, VertexProvider
+from pipeline.providers import (
+    GeminiProvider,
+    OpenAIProvider,
+    StaticCredentials,
+    VertexProvider,
+)
 from pipeline.records import GenerationSettings, HttpRequest, Part, Prompt
 
 SCHEMA = {

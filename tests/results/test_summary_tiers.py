@@ -1,15 +1,11 @@
-"""summary.json and `pipeline status` by served tier, and the context cache's run-level cost."""
+"""summary.json by served tier, and the context cache's run-level cost (`pipeline status` by tier: tests/report)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from pipeline.records import JournalTotals, Outcome, Usage
+from pipeline.records import JournalTotals, Usage
 from pipeline.results import build_summary
-from pipeline.status import read_status, render_status
-from pipeline.store import Journal
 
 TIER = {"rows": 0, "input_tokens": 0, "output_tokens": 0, "thinking_tokens": 0,
         "cached_tokens": 0, "total_tokens": 0}  # fmt: skip
@@ -76,35 +72,3 @@ def test_the_cache_is_a_run_level_cost() -> None:
     assert built["spent_usd"] == pytest.approx(0.512)
     assert built["budget"]["spent_usd"] == pytest.approx(0.512)  # type: ignore[index]
     assert built["cache"]["cost_usd"] == pytest.approx(0.012)  # type: ignore[index]
-
-
-async def test_status_shows_the_tiers_from_the_journal(tmp_path: Path) -> None:
-    journal = Journal.open(tmp_path, fingerprint="f", spec_description={})
-    async with journal:
-        for i, tier in enumerate(["flex", "flex", "standard", None]):
-            await journal.record(
-                Outcome(
-                    id=f"r{i}",
-                    status="ok" if tier else "failed",
-                    usage=Usage(100, 10, 0, 0, 110, 0) if tier else Usage(),
-                    cost_usd=0.01 if tier == "flex" else 0.02 if tier else None,
-                    attempts=1,
-                    line=i,
-                    service_tier=tier,
-                )
-            )
-        journal.save_meta(
-            "counters", {"requests_sent": 4, "tier_events": {"flex_refused": 2}}
-        )
-    status = read_status(tmp_path)
-    served = status["tiers"]["served"]  # type: ignore[index]
-    assert set(served) == {
-        "flex",
-        "standard",
-    }  # the failed row served nothing and cost nothing
-    assert served["flex"]["rows"] == 2 and served["flex"]["cost_usd"] == pytest.approx(
-        0.02
-    )
-    text = render_status(status)
-    assert "flex 2 rows, 220 tokens, $0.0200" in text
-    assert "$0.0200 saved against all Standard" in text and "2 Flex refusals" in text

@@ -57,7 +57,7 @@ def cluster(s3_server: S3) -> Iterator[None]:
 def run_in_thread(
     spec: Any, out: Path, shard_rows: int
 ) -> tuple[threading.Thread, list[Any]]:
-    from pipeline.cluster import run_cluster
+    from pipeline.modes.cluster import run_cluster
 
     box: list[Any] = []
     tmp_dir = str(out) if isinstance(out, Path) else "."
@@ -133,7 +133,7 @@ def test_shards_share_one_limit_and_compact_to_one_row_per_id(
 def test_a_killed_worker_is_replaced_and_repays_at_most_its_requests_in_flight(
     cluster: None, make_job: JobWriter, tmp_path: Path
 ) -> None:
-    from pipeline.cluster import quota_actor_name
+    from pipeline.modes.cluster import quota_actor_name
     from pipeline.storage import location
 
     config = EmulatorConfig(port=0, latency_ms=100.0, rpm=LIMIT, window_s=WINDOW_S)

@@ -11,7 +11,7 @@ from support import ROOT, JobWriter
 
 PROBE = """
 import atexit, sys
-atexit.register(lambda: print("loaded:", sorted(m for m in ("ray", "pipeline.cluster") if m in sys.modules)))
+atexit.register(lambda: print("loaded:", sorted(m for m in ("ray", "pipeline.modes.cluster") if m in sys.modules)))
 from pipeline.cli import main
 sys.argv = ["pipeline", *sys.argv[1:]]
 main()

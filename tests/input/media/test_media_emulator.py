@@ -15,21 +15,25 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.errors import FileGone, RowInvalid
 from pipeline.input import build_prompt
-from pipeline.media import MediaContext, MediaPlanner, build_media_parts, media_limits
-from pipeline.media._probe import probe_media
-from pipeline.media._uploads import Uploads
-from pipeline.providers import GeminiProvider
+from pipeline.input.media import (
+    MediaContext,
+    MediaPlanner,
+    build_media_parts,
+    media_limits,
+)
+from pipeline.input.media._probe import probe_media
+from pipeline.input.media._uploads import Uploads
+from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.records import MediaRef, Reply, Row
 from pipeline.spec import JobSpec, MediaSpec, load_spec
 from pipeline.transport import AiohttpTransport
 
 MODEL = "gemini-3.1-pro-preview"
 KEY = "emulator-key"
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "media"
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_data" / "media"
 
 # Media combinations the rows cycle through: every kind alone, and mixed.
 COMBOS: tuple[tuple[str, ...], ...] = (

@@ -1,4 +1,5 @@
-"""A row's media -> request parts: MIME sniffing, probing, limits, inline or uploaded."""
+"""A row's media -> request parts: MIME sniffing, probing, limits, inline or uploaded; the parts go into the
+row's prompt (`pipeline.input.build_prompt`). It imports nothing else from `input`."""
 
 from __future__ import annotations
 

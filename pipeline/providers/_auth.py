@@ -17,7 +17,8 @@ from typing import Protocol
 import anyio
 
 from pipeline.errors import CredentialsError
-from pipeline.providers import Credentials
+
+from ._credentials import Credentials
 
 __all__ = (
     "GcloudCredentials",

@@ -33,9 +33,9 @@ import ray
 from pipeline.engine import RunOptions, RunResult, RunStats, run_job
 from pipeline.errors import Interrupted, OutputError, RunStopped
 from pipeline.input import plan_shards
+from pipeline.modes.remote import run_remote
 from pipeline.policy import QuotaConfig
 from pipeline.records import Usage
-from pipeline.remote import run_remote
 from pipeline.spec import InputShard, JobSpec
 from pipeline.storage import Location, location
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import RowInvalid
-from pipeline.media._limits import media_limits
-from pipeline.media._mime import MediaKind
-from pipeline.media._plan import MediaPlanner, base64_size
-from pipeline.media._probe import MediaFile
+from pipeline.input.media._limits import media_limits
+from pipeline.input.media._mime import MediaKind
+from pipeline.input.media._plan import MediaPlanner, base64_size
+from pipeline.input.media._probe import MediaFile
 from pipeline.spec import MediaSpec
 
 MB = 1_000_000

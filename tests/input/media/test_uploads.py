@@ -16,11 +16,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pipeline.auth import StaticCredentials
 from pipeline.errors import RowInvalid, ServerError, TransportError
-from pipeline.media._probe import MediaFile, probe_media
-from pipeline.media._uploads import Uploads, file_chunks
-from pipeline.providers import GeminiProvider
+from pipeline.input.media._probe import MediaFile, probe_media
+from pipeline.input.media._uploads import Uploads, file_chunks
+from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.records import FileSlice, HttpRequest, HttpResponse, UploadedFile
 from pipeline.store import Journal
 
@@ -173,7 +172,7 @@ def provider() -> GeminiProvider:
 
 def media_file(tmp_path: Path, name: str = "a.wav", size: int = 0) -> MediaFile:
     """The sample WAV, padded with silence to `size` bytes when asked (a valid WAV either way)."""
-    source = Path(__file__).resolve().parents[2] / "sample_data/media/audio/tone.wav"
+    source = Path(__file__).resolve().parents[3] / "sample_data/media/audio/tone.wav"
     path = tmp_path / name
     data = source.read_bytes()
     if size > len(data):

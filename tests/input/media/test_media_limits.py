@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.media._limits import GOOGLE_TYPES, OPENAI_TYPES, media_limits
+from pipeline.input.media._limits import GOOGLE_TYPES, OPENAI_TYPES, media_limits
 from pipeline.spec import MediaSpec
 
 MB = 1_000_000

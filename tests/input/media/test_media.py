@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from pipeline.errors import RowInvalid
-from pipeline.media import (
+from pipeline.input.media import (
     MediaContext,
     MediaFile,
     MediaPlanner,
@@ -19,12 +19,12 @@ from pipeline.media import (
     media_context,
     media_limits,
 )
-from pipeline.media import _parts as media_module
+from pipeline.input.media import _parts as media_module
 from pipeline.records import MediaRef, Part, Row
 from pipeline.spec import MediaSpec, load_spec
 
 MODEL = "gemini-3.1-pro-preview"
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "media"
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_data" / "media"
 
 
 def planner(kind: str = "gemini", files: bool = True, **overrides: int) -> MediaPlanner:

@@ -2,7 +2,9 @@
 
 They are plain frozen dataclasses so that every layer (source, providers, engine, journal, sink) can share
 them without sharing behaviour. Providers turn a `Prompt` into an `HttpRequest` and an `HttpResponse` into a
-`Reply`; the transport only ever sees the two `Http*` records, never a provider.
+`Reply`; the transport only ever sees the two `Http*` records, never a provider. The one table of the columns
+an `Outcome` is stored and published as is the submodule `pipeline.records.columns` (this module does not
+import it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one column table: the journal, the results and the README all follow `pipeline.columns`."""
+"""The one column table: the journal, the results and the README all follow `pipeline.records.columns`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.columns import COLUMNS, JOURNAL, OUTPUT
+from pipeline.records.columns import COLUMNS, JOURNAL, OUTPUT
 from pipeline.results._parquet import RESULTS_SCHEMA
 from pipeline.store._codec import COLUMNS as JOURNAL_COLUMNS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 README_TYPES = {
     pa.string(): "string",
     pa.int32(): "int32",

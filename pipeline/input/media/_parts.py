@@ -17,9 +17,9 @@ when the row is prepared and live as long as its `Prompt` does (until the row's 
 at most `concurrency` rows' inline media in memory: up to 100 MB each on the Gemini API. Lower that with
 `[media] upload_threshold_bytes` (files at or over it always go through the Files API) or `max_inline_bytes`.
 
-The pieces live in `media_limits.py` (the table), `media_probe.py` (paths, metadata, token estimates),
-`media_mime.py` (types from content), `media_plan.py` (limits, inline or upload) and `uploads.py` (the
-Files API); their public names are re-exported here.
+The pieces live in `_limits.py` (the table), `_probe.py` (paths, metadata, token estimates), `_mime.py`
+(types from content), `_plan.py` (limits, inline or upload) and `_uploads.py` (the Files API); the package's
+`__init__` re-exports their public names.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from pipeline.errors import (
     TransportError,
 )
 from pipeline.input import build_prompt, count_rows, iter_rows
-from pipeline.media import build_media_parts, media_context
+from pipeline.input.media import build_media_parts, media_context
 from pipeline.policy import RetryPolicy
 from pipeline.providers import RemoteBatch
 from pipeline.records import InvalidRow, Outcome, Prompt, Row

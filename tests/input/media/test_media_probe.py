@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import RowInvalid
-from pipeline.media._limits import OPENAI_TYPES
-from pipeline.media._mime import canonical_mime, detect_mime
-from pipeline.media._probe import MediaFile, estimate_tokens, probe_media, resolve_media
+from pipeline.input.media._limits import OPENAI_TYPES
+from pipeline.input.media._mime import canonical_mime, detect_mime
+from pipeline.input.media._probe import (
+    MediaFile,
+    estimate_tokens,
+    probe_media,
+    resolve_media,
+)
 from pipeline.records import MediaRef
 
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "media"
+SAMPLES = Path(__file__).resolve().parents[3] / "sample_data" / "media"
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import anyio
 
-from pipeline.auth import resolve_credentials
 from pipeline.engine import (
     RunOptions,
     RunResult,
@@ -27,7 +26,7 @@ from pipeline.engine import (
     write_outputs,
 )
 from pipeline.errors import OutputError, SpecError
-from pipeline.providers import make_provider
+from pipeline.providers import make_provider, resolve_credentials
 from pipeline.results import remove_image_leftovers
 from pipeline.spec import JobSpec
 from pipeline.store import LIVE_PHASES, Journal, JournalReader, holder_pid

@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow.dataset as ds
 from support import JobWriter
 
-from pipeline.batch import run_batch
 from pipeline.emulator import EmulatorConfig, EmulatorThread
 from pipeline.engine import RunOptions
 from pipeline.errors import RunRefused, TransportError
+from pipeline.modes.batch import run_batch
 from pipeline.records import HttpRequest, HttpResponse
 from pipeline.spec import load_spec
 from pipeline.transport import AiohttpTransport

@@ -20,7 +20,7 @@ from pipeline.results import STATUSES, SUMMARY_NAME, build_summary
 from pipeline.storage import Location, is_url, location
 from pipeline.store import JOURNAL_NAME, JournalReader, holder_pid
 
-# The names a remote run directory and a cluster run directory add (pipeline.remote, pipeline.cluster).
+# The names a remote run directory and a cluster run directory add (pipeline.modes.remote, pipeline.modes.cluster).
 CHECKPOINT_META = "checkpoint.json"
 SHARDS_DIR = "shards"
 
