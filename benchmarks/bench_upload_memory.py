@@ -31,7 +31,7 @@ from pipeline.input.media._probe import probe_media
 from pipeline.input.media._uploads import Uploads
 from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.records import UploadedFile
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 
 MB = 1_000_000
 KEY = "bench-key"
@@ -135,7 +135,7 @@ async def upload(path: Path, port: int) -> tuple[float, float, int]:
         credentials=credentials,
         base_url=f"http://127.0.0.1:{port}",
     )
-    async with AiohttpTransport(concurrency=4) as transport:
+    async with HttpTransport(concurrency=4) as transport:
         uploads = Uploads(provider, transport.send, Store(), poll_interval_s=0.1)
         with RssSampler() as rss:
             started = time.perf_counter()

@@ -18,7 +18,7 @@ import anyio
 
 from pipeline.catalog import CATALOG_AS_OF, catalog_listing
 from pipeline.providers import make_provider, resolve_credentials
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 
 __all__ = ("ModelsQuery", "fetch_served", "has_credentials", "listing", "render_models")
 
@@ -60,7 +60,7 @@ def fetch_served(query: ModelsQuery, environ: Mapping[str, str]) -> list[str]:
 
     async def main() -> list[str]:
         names: list[str] = []
-        async with AiohttpTransport(concurrency=1) as transport:
+        async with HttpTransport(concurrency=1) as transport:
             token: str | None = None
             for _ in range(MAX_PAGES):
                 response = await transport.send(provider.build_list_models(token))

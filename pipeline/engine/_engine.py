@@ -19,7 +19,7 @@ from pipeline.errors import OutputError, PipelineError
 from pipeline.results import remove_image_leftovers
 from pipeline.spec import JobSpec
 from pipeline.store import LIVE_PHASES, Journal, RunJournal
-from pipeline.transport import AiohttpTransport, Transport
+from pipeline.transport import HttpTransport, Transport
 
 from ._assemble import assemble, make_runner
 from ._cache import RunCache
@@ -71,7 +71,7 @@ async def _run(
     async with journal, AsyncExitStack() as stack:
         if transport is None:
             transport = await stack.enter_async_context(
-                AiohttpTransport(concurrency=parts.spec.limits.concurrency)
+                HttpTransport(concurrency=parts.spec.limits.concurrency)
             )
         runner, media, cache = make_runner(parts, options, journal, transport, stats)
         session = Session(parts.spec, options, journal, runner, parts.credentials)

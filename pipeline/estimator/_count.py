@@ -25,7 +25,7 @@ from pipeline.policy import Limits, RetryPolicy
 from pipeline.providers import Provider, make_provider, resolve_credentials
 from pipeline.records import Prompt
 from pipeline.spec import JobSpec
-from pipeline.transport import AiohttpTransport, Transport
+from pipeline.transport import HttpTransport, Transport
 
 __all__ = ("Counter", "open_counter")
 
@@ -166,7 +166,7 @@ async def open_counter(
         }
     credentials = resolve_credentials(spec.provider, environ)
     provider = make_provider(spec.provider, credentials)
-    async with AiohttpTransport(concurrency=spec.limits.concurrency) as transport:
+    async with HttpTransport(concurrency=spec.limits.concurrency) as transport:
         yield Counter(spec, provider, transport, asked=True)
 
 

@@ -3,10 +3,10 @@ streamed uploads and downloads on aiohttp; every network error mapped to an `Att
 
 from __future__ import annotations
 
-from ._aiohttp import AiohttpTransport, Downloader, Transport
+from ._aiohttp import Downloader, HttpTransport, Transport
 
 __all__ = (
-    "AiohttpTransport",
     "Downloader",
+    "HttpTransport",
     "Transport",
 )

@@ -12,7 +12,7 @@ tests (httpx's `_transports/mock.py`).
 
 Usage::
 
-    async with AiohttpTransport(concurrency=64) as transport:
+    async with HttpTransport(concurrency=64) as transport:
         response = await transport.send(request)      # HttpResponse, or raises AttemptError
 """
 
@@ -39,8 +39,8 @@ STREAM_CHUNK_BYTES = 1024 * 1024
 
 __all__ = (
     "EXCEPTION_CODES",
-    "AiohttpTransport",
     "Downloader",
+    "HttpTransport",
     "MockTransport",
     "Transport",
     "map_aiohttp_exceptions",
@@ -142,7 +142,7 @@ def map_aiohttp_exceptions(timeout_s: float | None = None) -> Iterator[None]:
         raise target(f"{code.lower().replace('_', ' ')}: {detail}", code=code) from exc
 
 
-class AiohttpTransport:
+class HttpTransport:
     """The real transport: one `aiohttp.ClientSession` for the whole run.
 
     :param concurrency: the connection pool's size; the engine never has more requests in flight.
@@ -196,7 +196,7 @@ class AiohttpTransport:
         session = self._session
         if session is None:
             raise RuntimeError(
-                "AiohttpTransport.send() needs `async with AiohttpTransport(...)` around it"
+                "HttpTransport.send() needs `async with HttpTransport(...)` around it"
             )
         body = request.body
         if not isinstance(body, FileSlice):
@@ -232,7 +232,7 @@ class AiohttpTransport:
         session = self._session
         if session is None:
             raise RuntimeError(
-                "AiohttpTransport.download() needs `async with AiohttpTransport(...)` around it"
+                "HttpTransport.download() needs `async with HttpTransport(...)` around it"
             )
         started = time.perf_counter()
         with map_aiohttp_exceptions(request.timeout_s):

@@ -36,6 +36,9 @@ from pipeline.records import HttpResponse
 
 KEEPALIVE_S = 15.0  # aiohttp's keepalive_timeout; Google's front ends keep idle connections longer
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_JOIN_BYTES = (
+    64 * 1024
+)  # up to this, head and body are joined into one write (one segment, not two)
 _MAX_TARGETS = 1024  # parsed URLs kept; a run sends to a handful
 # Some front ends (web application firewalls before OpenAI-compatible resellers) refuse a request without one.
 USER_AGENT = "pipeline (Python; httptools)"
@@ -159,10 +162,13 @@ class _Connection(asyncio.Protocol):
         self._body = []
         self._started = self._headers_done = self._delimited = False
         self.reusable = False
-        if body:
-            self.transport.writelines((head, body))
-        else:
+        if not body:
             self.transport.write(head)
+        elif len(body) <= _JOIN_BYTES:
+            self.transport.writelines((head, body))  # one segment for a small request
+        else:
+            self.transport.write(head)  # a large body is not copied to be joined
+            self.transport.write(body)
         return waiter
 
     def time_out(self) -> None:

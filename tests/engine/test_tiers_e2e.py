@@ -184,8 +184,10 @@ def test_a_cached_job_makes_one_cache_uses_it_everywhere_and_costs_what_the_ledg
     )
     detail = ledger["cost_usd_detail"]
     assert section["creation_usd"] == pytest.approx(detail["cache_creation"], rel=1e-6)
+    # The client times the cache's life from its side of the create and delete calls, the server from its own:
+    # a few tens of ms apart, which is several percent of a run that now lasts well under a second.
     assert section["storage_usd"] == pytest.approx(
-        detail["cache_storage"], rel=0.05, abs=1e-9
+        detail["cache_storage"], rel=0.05, abs=5e-9
     )
     assert result["cost_usd"] == pytest.approx(ledger["cost_usd"], rel=1e-5, abs=1e-7)
     status = run_cli("status", str(tmp_path / "out"))

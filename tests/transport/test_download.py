@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from pipeline.errors import TransportError
 from pipeline.records import HttpRequest, HttpResponse
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 from pipeline.transport._aiohttp import MockTransport
 
 BLOCK = bytes(range(256)) * 4096  # 1 MiB
@@ -60,7 +60,7 @@ async def test_a_large_body_goes_to_disk_without_being_held(
     server: TestServer, tmp_path: Path
 ) -> None:
     target = tmp_path / "results.jsonl"
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         tracemalloc.start()
         try:
             response = await transport.download(
@@ -80,7 +80,7 @@ async def test_an_error_status_returns_its_body_and_leaves_the_file(
     server: TestServer, tmp_path: Path
 ) -> None:
     target = tmp_path / "results.jsonl"
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         response = await transport.download(
             HttpRequest("GET", str(server.make_url("/missing")), {}), str(target)
         )
@@ -91,7 +91,7 @@ async def test_an_error_status_returns_its_body_and_leaves_the_file(
 async def test_a_cut_body_is_a_transport_error(
     server: TestServer, tmp_path: Path
 ) -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError):
             await transport.download(
                 HttpRequest("GET", str(server.make_url("/cut")), {}),

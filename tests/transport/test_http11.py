@@ -1,10 +1,11 @@
-"""Whole-body requests (the lean HTTP/1.1 pool behind `AiohttpTransport.send`) against servers that frame their
+"""Whole-body requests (the lean HTTP/1.1 pool behind `HttpTransport.send`) against servers that frame their
 replies every way HTTP allows, close connections under it, time out, and speak TLS."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
 import ssl
 import zlib
@@ -19,7 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from pipeline.errors import RequestRejected, TransportError
 from pipeline.records import HttpRequest
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 
 Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -89,7 +90,7 @@ async def test_the_request_on_the_wire() -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         response = await transport.send(post(server.url))
     line, headers, body = seen[0]
     assert line == b"POST /v1beta/models/m:generateContent?alt=json HTTP/1.1"
@@ -121,7 +122,7 @@ async def test_every_framing_gives_the_whole_body(framing: bytes) -> None:
             await writer.drain()
             await asyncio.sleep(0)
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         response = await transport.send(post(server.url))
     assert response.body == b"hello world"
 
@@ -136,7 +137,7 @@ async def test_headers_are_looked_up_by_lower_case_name_and_repeats_are_joined()
         )
         await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         response = await transport.send(post(server.url))
     assert response.status == 429
     assert response.headers["retry-after"] == "3"
@@ -151,7 +152,7 @@ async def test_keep_alive_reuses_one_connection() -> None:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         for _ in range(20):
             assert (await transport.send(post(server.url))).body == b"ok"
     assert server.connections == 1
@@ -165,7 +166,7 @@ async def test_connection_close_is_honoured() -> None:
         )
         await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         for _ in range(3):
             assert (await transport.send(post(server.url))).body == b"ok"
     assert server.connections == 3
@@ -181,7 +182,7 @@ async def test_a_get_on_a_connection_the_server_closed_is_sent_again_once() -> N
         await writer.drain()
         writer.close()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         get = HttpRequest("GET", server.url, {}, timeout_s=5)
         assert (await transport.send(get)).body == b"ok"
         await asyncio.sleep(0.05)  # the close arrives while the connection is idle
@@ -196,7 +197,7 @@ async def test_a_post_cut_before_its_reply_is_a_retryable_reset_not_sent_twice()
         await read_request(reader)
         writer.transport.abort()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(post(server.url))
     assert caught.value.code == "CONNECTION_RESET"
@@ -213,7 +214,7 @@ async def test_a_body_cut_short_is_truncated() -> None:
         writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"candidates": [')
         await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(post(server.url))
     assert caught.value.code == "TRUNCATED"
@@ -226,7 +227,7 @@ async def test_a_reply_that_is_not_http_is_a_bad_response() -> None:
         await writer.drain()
         await asyncio.sleep(1)
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(post(server.url))
     assert caught.value.code == "BAD_RESPONSE"
@@ -243,7 +244,7 @@ async def test_the_timeout_covers_the_whole_exchange_and_the_connection_is_not_r
         await writer.drain()
         await asyncio.sleep(5)
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(post(server.url, timeout_s=0.2))
         assert caught.value.code == "TIMEOUT"
@@ -270,7 +271,7 @@ async def test_a_cancelled_request_leaves_no_connection_behind() -> None:
             await writer.drain()
             replied.set()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         task = asyncio.create_task(transport.send(post(server.url, b"slow")))
         await asyncio.sleep(0.1)
         task.cancel()
@@ -290,7 +291,7 @@ async def test_the_pool_holds_at_most_its_limit_of_connections() -> None:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=3) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=3) as transport:
         responses = await asyncio.gather(
             *(transport.send(post(server.url)) for _ in range(30))
         )
@@ -305,7 +306,7 @@ async def test_a_header_that_would_break_the_framing_is_refused_unsent(
     async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise AssertionError("nothing may be sent")
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         with pytest.raises(RequestRejected) as caught:
             await transport.send(HttpRequest("POST", server.url, header, b"x"))
     assert caught.value.code == "INVALID_HEADER"
@@ -330,7 +331,7 @@ async def test_a_compressed_reply_is_decoded(
         )
         await writer.drain()
 
-    async with RawServer(reply) as server, AiohttpTransport(concurrency=1) as transport:
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         response = await transport.send(post(server.url))
     assert response.body == payload
 
@@ -360,7 +361,7 @@ async def tls_server(
 
 
 async def test_https_with_a_trusted_certificate(tls_server: str) -> None:
-    async with AiohttpTransport(concurrency=2) as transport:
+    async with HttpTransport(concurrency=2) as transport:
         responses = [await transport.send(post(tls_server)) for _ in range(3)]
     assert [json.loads(r.body) for r in responses] == [{"got": '{"a":1}'}] * 3
 
@@ -371,7 +372,23 @@ async def test_https_with_an_untrusted_certificate_is_an_ssl_error(
     monkeypatch.delenv("SSL_CERT_FILE")
     monkeypatch.setenv("SSL_CERT_DIR", "/nonexistent")
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent")
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(post(tls_server))
     assert caught.value.code == "SSL_ERROR"
+
+
+async def test_a_large_body_arrives_whole() -> None:
+    payload = (
+        bytes(range(256)) * 8192
+    )  # 2 MiB: written apart from the head, not joined to it
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        *_, body = await read_request(reader)
+        digest = hashlib.sha256(body).hexdigest().encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 64\r\n\r\n" + digest)
+        await writer.drain()
+
+    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
+        response = await transport.send(post(server.url, payload))
+    assert response.body == hashlib.sha256(payload).hexdigest().encode()

@@ -19,7 +19,7 @@ from pipeline.errors import AttemptError, RequestRejected, TransportError
 from pipeline.records import FileSlice, HttpRequest, HttpResponse
 from pipeline.transport._aiohttp import (
     EXCEPTION_CODES,
-    AiohttpTransport,
+    HttpTransport,
     MockTransport,
     map_aiohttp_exceptions,
     mapping_for,
@@ -101,7 +101,7 @@ def url(server: TestServer, path: str) -> str:
 
 
 async def test_send_bytes_and_read_the_whole_response(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=4) as transport:
+    async with HttpTransport(concurrency=4) as transport:
         request = HttpRequest(
             "POST",
             url(server, "/echo"),
@@ -121,13 +121,13 @@ async def test_send_bytes_and_read_the_whole_response(server: TestServer) -> Non
 
 
 async def test_get_without_body(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         response = await transport.send(HttpRequest("GET", url(server, "/echo"), {}))
     assert json.loads(response.body)["method"] == "GET"
 
 
 async def test_connections_are_pooled_and_bounded(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=4) as transport:
+    async with HttpTransport(concurrency=4) as transport:
         request = HttpRequest("POST", url(server, "/echo"), {}, b"x")
         responses = await asyncio.gather(*(transport.send(request) for _ in range(60)))
     peers = {tuple(json.loads(r.body)["peer"]) for r in responses}
@@ -135,7 +135,7 @@ async def test_connections_are_pooled_and_bounded(server: TestServer) -> None:
 
 
 async def test_total_timeout(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(
                 HttpRequest("GET", url(server, "/slow"), {}, timeout_s=0.2)
@@ -146,7 +146,7 @@ async def test_total_timeout(server: TestServer) -> None:
 
 
 async def test_connection_reset(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(
                 HttpRequest("GET", url(server, "/reset"), {}, timeout_s=5)
@@ -155,7 +155,7 @@ async def test_connection_reset(server: TestServer) -> None:
 
 
 async def test_truncated_body(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(
                 HttpRequest("GET", url(server, "/truncated"), {}, timeout_s=5)
@@ -167,7 +167,7 @@ async def test_connect_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(TransportError) as caught:
             await transport.send(
                 HttpRequest("GET", f"http://127.0.0.1:{port}/", {}, timeout_s=5)
@@ -176,7 +176,7 @@ async def test_connect_error() -> None:
 
 
 async def test_redirects_are_returned_not_followed(server: TestServer) -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         response = await transport.send(
             HttpRequest("GET", url(server, "/redirect"), {})
         )
@@ -185,7 +185,7 @@ async def test_redirects_are_returned_not_followed(server: TestServer) -> None:
 
 
 async def test_a_bad_url_is_rejected_not_retried() -> None:
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         with pytest.raises(RequestRejected) as caught:
             await transport.send(HttpRequest("GET", "ftp://127.0.0.1/x", {}))
     assert caught.value.code == "INVALID_URL"
@@ -193,7 +193,7 @@ async def test_a_bad_url_is_rejected_not_retried() -> None:
 
 async def test_send_outside_the_context_is_a_bug() -> None:
     with pytest.raises(RuntimeError, match="async with"):
-        await AiohttpTransport(concurrency=1).send(
+        await HttpTransport(concurrency=1).send(
             HttpRequest("GET", "http://127.0.0.1/", {})
         )
 
@@ -208,7 +208,7 @@ async def test_streamed_file_slice_upload(server: TestServer, tmp_path: Path) ->
     data = path.read_bytes()
     offset, length = 12345, 20 * 1024 * 1024 - 12345 + 3
     expected = hashlib.sha256(data[offset : offset + length]).hexdigest()
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         tracemalloc.start()
         try:
             response = await transport.send(
@@ -237,7 +237,7 @@ async def test_streamed_file_slice_upload(server: TestServer, tmp_path: Path) ->
 async def test_a_slice_past_the_end_of_the_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "small.bin"
     path.write_bytes(b"0123456789")
-    async with AiohttpTransport(concurrency=1) as transport:
+    async with HttpTransport(concurrency=1) as transport:
         for piece in (
             FileSlice(str(path), 5, 6),
             FileSlice(str(tmp_path / "missing"), 0, 1),

@@ -30,7 +30,7 @@ from pipeline.providers import make_provider, resolve_credentials
 from pipeline.results import remove_image_leftovers
 from pipeline.spec import JobSpec
 from pipeline.store import LIVE_PHASES, Journal, JournalReader, holder_pid
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 
 from ._client import BatchClient, BatchTransport
 from ._session import BatchSession
@@ -81,7 +81,7 @@ async def _run(
     async with journal, AsyncExitStack() as stack:
         if transport is None:
             transport = await stack.enter_async_context(
-                AiohttpTransport(concurrency=max(4, min(spec.limits.concurrency, 16)))
+                HttpTransport(concurrency=max(4, min(spec.limits.concurrency, 16)))
             )
         session = BatchSession(parts, options, journal, transport, stats, detach=detach)
         await session.drive()
@@ -175,7 +175,7 @@ async def cancel_batches(
     failed: list[tuple[str, str]] = []
     async with AsyncExitStack() as stack:
         if transport is None:
-            transport = await stack.enter_async_context(AiohttpTransport(concurrency=4))
+            transport = await stack.enter_async_context(HttpTransport(concurrency=4))
         from pipeline.policy import RetryPolicy
 
         client = BatchClient(provider, transport, RetryPolicy(max_attempts=4), stats)

@@ -29,7 +29,7 @@ from pipeline.input.media._uploads import Uploads
 from pipeline.providers import GeminiProvider, StaticCredentials
 from pipeline.records import MediaRef, Reply, Row
 from pipeline.spec import JobSpec, MediaSpec, load_spec
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 
 MODEL = "gemini-3.1-pro-preview"
 KEY = "emulator-key"
@@ -63,7 +63,7 @@ class Stack:
 
     emulator: EmulatorServer
     provider: GeminiProvider
-    transport: AiohttpTransport
+    transport: HttpTransport
     spec: JobSpec
     store: DictStore
     inline: int = 0  # media parts sent inline
@@ -127,7 +127,7 @@ async def stack(
         provider = GeminiProvider(
             model=MODEL, credentials=credentials, base_url=emulator.base_url
         )
-        async with AiohttpTransport(concurrency=32) as transport:
+        async with HttpTransport(concurrency=32) as transport:
             yield Stack(emulator, provider, transport, spec, DictStore())
 
 

@@ -17,7 +17,7 @@ from pipeline.errors import RunRefused, TransportError
 from pipeline.modes.batch import run_batch
 from pipeline.records import HttpRequest, HttpResponse
 from pipeline.spec import load_spec
-from pipeline.transport import AiohttpTransport
+from pipeline.transport import HttpTransport
 
 ENV = {"GEMINI_API_KEY": "session-key"}
 FAST = {"poll_interval_s": 0.1, "max_poll_interval_s": 0.3}
@@ -27,7 +27,7 @@ class LosingTransport:
     """The real transport, except that the first `lose` create calls reach the server and their answer
     never comes back (a reset after the server acted): what a kill -9 mid-create looks like to the run."""
 
-    def __init__(self, inner: AiohttpTransport, lose: int = 1) -> None:
+    def __init__(self, inner: HttpTransport, lose: int = 1) -> None:
         self.inner = inner
         self.lose = lose
         self.creates = 0
@@ -66,7 +66,7 @@ async def test_a_lost_create_answer_is_looked_up_not_sent_again(
                 batch=FAST,
             )
         )
-        async with AiohttpTransport(concurrency=4) as inner:
+        async with HttpTransport(concurrency=4) as inner:
             transport = LosingTransport(inner)
             result = await run_batch(
                 spec,
@@ -180,7 +180,7 @@ async def test_results_that_cannot_be_downloaded_stop_the_run_without_resending(
             )
         )
         options = RunOptions(out_dir=out, environ=ENV, handle_signals=False)
-        async with AiohttpTransport(concurrency=4) as inner:
+        async with HttpTransport(concurrency=4) as inner:
             stopped = await run_batch(
                 spec, options, transport=GoneResults(inner, lose=0)
             )
