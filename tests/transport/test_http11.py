@@ -4,10 +4,12 @@ replies every way HTTP allows, close connections under it, time out, and speak T
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import hashlib
 import json
 import ssl
+import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -392,3 +394,32 @@ async def test_a_large_body_arrives_whole() -> None:
     async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
         response = await transport.send(post(server.url, payload))
     assert response.body == hashlib.sha256(payload).hexdigest().encode()
+
+
+async def test_an_idle_connection_keeps_nothing_of_its_last_reply() -> None:
+    """32 idle connections that each kept a 5 MB image reply held 300 MB of a 4K-image run."""
+    reply_body = b"x" * (4 * 1024 * 1024)
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(reply_body)
+                + reply_body
+            )
+            await writer.drain()
+
+    async with RawServer(reply) as server, HttpTransport(concurrency=4) as transport:
+        tracemalloc.start()
+        try:
+
+            async def size() -> int:
+                return len((await transport.send(post(server.url))).body)
+
+            sizes = await asyncio.gather(*(size() for _ in range(4)))
+            assert sizes == [len(reply_body)] * 4
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert held < 1024 * 1024
