@@ -72,6 +72,26 @@ async def read_request(
     return line.encode(), headers, body
 
 
+def answer(raw: bytes, *, serve: str = "one") -> Reply:
+    """A handler that reads a request and writes `raw`: for one request ("one"), for every request on the
+    connection ("all"), or for one and then closes without saying so ("close")."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(raw)
+            await writer.drain()
+            if serve == "close":
+                writer.close()
+            if serve != "all":
+                return
+
+    return reply
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
 def post(
     url: str, body: bytes = b'{"a":1}', timeout_s: float | None = 5.0
 ) -> HttpRequest:
@@ -148,27 +168,21 @@ async def test_headers_are_looked_up_by_lower_case_name_and_repeats_are_joined()
 
 
 async def test_keep_alive_reuses_one_connection() -> None:
-    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
-    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
+    async with (
+        RawServer(answer(OK, serve="all")) as server,
+        HttpTransport(concurrency=1) as transport,
+    ):
         for _ in range(20):
             assert (await transport.send(post(server.url))).body == b"ok"
     assert server.connections == 1
 
 
 async def test_connection_close_is_honoured() -> None:
-    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
-        )
-        await writer.drain()
-
-    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    async with (
+        RawServer(answer(closing)) as server,
+        HttpTransport(concurrency=1) as transport,
+    ):
         for _ in range(3):
             assert (await transport.send(post(server.url))).body == b"ok"
     assert server.connections == 3
@@ -178,13 +192,10 @@ async def test_a_get_on_a_connection_the_server_closed_is_sent_again_once() -> N
     """The server closes each connection after one reply without saying so: the next GET finds it closed,
     before any byte of a reply, and goes out again on a new connection (aiohttp does the same)."""
 
-    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()
-
-    async with RawServer(reply) as server, HttpTransport(concurrency=1) as transport:
+    async with (
+        RawServer(answer(OK, serve="close")) as server,
+        HttpTransport(concurrency=1) as transport,
+    ):
         get = HttpRequest("GET", server.url, {}, timeout_s=5)
         assert (await transport.send(get)).body == b"ok"
         await asyncio.sleep(0.05)  # the close arrives while the connection is idle
