@@ -1,29 +1,17 @@
-"""Sending `HttpRequest`s: the only module that uses aiohttp's client, and the door to the lean pool.
+"""Streamed requests on aiohttp's client: a `FileSlice` upload read 1 MiB at a time, and a download to a file.
 
-A request whose body is in memory (every row's generateContent, and the small calls around files, caches and
-batches) goes to `Http11Pool` (`_http11.py`): written for that one shape, it spends well under half of aiohttp's
-CPU a request (benchmarks/bench_overhead.py). aiohttp keeps the streamed shapes: a `FileSlice` upload read from
-disk 1 MiB at a time, and `download()` to a file. Both have one pool per run, sized to the run's concurrency, a
-total timeout per request, no automatic retries and no redirects (a redirect is an answer the provider gets to
-judge). Every aiohttp exception is translated to an `errors.AttemptError` at exactly one boundary,
-`map_aiohttp_exceptions()`, the way httpx's `map_httpcore_exceptions()` does it (the pool maps its own failures to
-the same codes), so nothing above this package knows either exists. `MockTransport` ships with the package for
-tests (httpx's `_transports/mock.py`).
-
-Usage::
-
-    async with HttpTransport(concurrency=64) as transport:
-        response = await transport.send(request)      # HttpResponse, or raises AttemptError
+Imported on first use (`HttpTransport` creates `AiohttpStreams` the first time a run streams), so a run that only
+sends whole bodies never pays aiohttp's ~200 ms import. One `ClientSession`, its pool sized to the run's
+concurrency, a total timeout per request, no retries and no redirects. Every aiohttp exception is translated to an
+`errors.AttemptError` at exactly one boundary, `map_aiohttp_exceptions()`, the way httpx's
+`map_httpcore_exceptions()` does it; the lean pool (`_http11.py`) maps its own failures to the same codes.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Protocol, Self
 
 import aiohttp
 import anyio
@@ -33,33 +21,14 @@ from pipeline.errors import AttemptError, RequestRejected, TransportError
 from pipeline.records import FileSlice, HttpRequest, HttpResponse
 from pipeline.storage import is_url, location
 
-from ._http11 import Http11Pool
-
 STREAM_CHUNK_BYTES = 1024 * 1024
 
 __all__ = (
     "EXCEPTION_CODES",
-    "Downloader",
-    "HttpTransport",
-    "MockTransport",
-    "Transport",
+    "AiohttpStreams",
     "map_aiohttp_exceptions",
+    "mapping_for",
 )
-
-
-class Transport(Protocol):
-    """Sends one request and returns the whole response; raises `AttemptError` when no response came."""
-
-    async def send(self, request: HttpRequest) -> HttpResponse: ...
-
-
-class Downloader(Protocol):
-    """Streams a response body to a file instead of memory (batch result files can be gigabytes)."""
-
-    async def download(self, request: HttpRequest, path: str) -> HttpResponse:
-        """A 2xx body goes to `path` (created or truncated) and the response's `body` is empty; any other
-        status leaves `path` alone and returns its (small) body as `send` does."""
-        ...
 
 
 # aiohttp exception -> (our class, code). The most specific entry in the exception's MRO wins; the test suite
@@ -142,45 +111,25 @@ def map_aiohttp_exceptions(timeout_s: float | None = None) -> Iterator[None]:
         raise target(f"{code.lower().replace('_', ' ')}: {detail}", code=code) from exc
 
 
-class HttpTransport:
-    """The real transport: one `aiohttp.ClientSession` for the whole run.
+class AiohttpStreams:
+    """One `aiohttp.ClientSession` for the streamed requests of a run.
 
     :param concurrency: the connection pool's size; the engine never has more requests in flight.
     :param connect_timeout_s: how long to wait for a TCP (and TLS) connection before CONNECT_ERROR.
     """
 
-    def __init__(self, *, concurrency: int, connect_timeout_s: float = 30.0) -> None:
-        self._concurrency = max(1, concurrency)
+    def __init__(self, *, concurrency: int, connect_timeout_s: float) -> None:
         self._connect_timeout_s = connect_timeout_s
-        self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
-        self._pool = Http11Pool(
-            limit=self._concurrency, connect_timeout_s=connect_timeout_s
-        )
-
-    async def __aenter__(self) -> Self:
-        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=0)
         self._session = aiohttp.ClientSession(
-            connector=connector,
+            connector=aiohttp.TCPConnector(limit=max(1, concurrency), limit_per_host=0),
             timeout=self._timeout(None),
             cookie_jar=aiohttp.DummyCookieJar(),  # an API client has no use for cookies
             raise_for_status=False,
         )
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            self._pool.close()
-            await session.close()
+        await self._session.close()
 
     def _timeout(self, total_s: float | None) -> aiohttp.ClientTimeout:
         """One ClientTimeout per distinct value, built once: requests share their timeout."""
@@ -192,51 +141,33 @@ class HttpTransport:
             self._timeouts[total_s] = timeout
         return timeout
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        session = self._session
-        if session is None:
-            raise RuntimeError(
-                "HttpTransport.send() needs `async with HttpTransport(...)` around it"
-            )
-        body = request.body
-        if not isinstance(body, FileSlice):
-            # A body in memory and a reply read whole: every row's request. The lean pool (_http11.py).
-            return await self._pool.send(
-                request.method, request.url, request.headers, body, request.timeout_s
-            )
+    async def upload(self, request: HttpRequest, body: FileSlice) -> HttpResponse:
+        """`request` with `body` streamed from its file (or bucket), with its Content-Length: never chunked."""
         await _check_slice(body)
-        data = _read_slice(body)
-        headers = {
-            **request.headers,
-            "Content-Length": str(body.length),
-        }  # streamed, yet not chunked
+        headers = {**request.headers, "Content-Length": str(body.length)}
         started = time.perf_counter()
         with map_aiohttp_exceptions(request.timeout_s):
-            async with session.request(
+            async with self._session.request(
                 request.method,
                 request.url,
                 headers=headers,
-                data=data,
+                data=_read_slice(body),
                 timeout=self._timeout(request.timeout_s),
                 allow_redirects=False,
             ) as response:
                 payload = await response.read()
                 status = response.status
-                # case-insensitive already: `.get("retry-after")` finds "Retry-After"
-                response_headers = response.headers
+                response_headers = {
+                    name.lower(): value for name, value in response.headers.items()
+                }
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         return HttpResponse(status, response_headers, payload, elapsed_ms)
 
     async def download(self, request: HttpRequest, path: str) -> HttpResponse:
-        """`send`, with a 2xx body streamed to `path` 1 MiB at a time: memory stays flat whatever its size."""
-        session = self._session
-        if session is None:
-            raise RuntimeError(
-                "HttpTransport.download() needs `async with HttpTransport(...)` around it"
-            )
+        """A 2xx body streamed to `path` 1 MiB at a time: memory stays flat whatever its size."""
         started = time.perf_counter()
         with map_aiohttp_exceptions(request.timeout_s):
-            async with session.request(
+            async with self._session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
@@ -245,7 +176,9 @@ class HttpTransport:
                 allow_redirects=False,
             ) as response:
                 status = response.status
-                response_headers = response.headers
+                response_headers = {
+                    name.lower(): value for name, value in response.headers.items()
+                }
                 payload = b""
                 if 200 <= status < 300:
                     async with await anyio.open_file(path, "wb") as file:
@@ -296,41 +229,3 @@ async def _read_slice(piece: FileSlice) -> AsyncIterator[bytes]:
                 )
             remaining -= len(chunk)
             yield chunk
-
-
-Handler = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
-
-
-class MockTransport:
-    """A transport that calls `handler(request)` (sync or async) instead of the network; for tests.
-
-    The handler returns an `HttpResponse` or raises an `AttemptError` to play a network failure.
-    """
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        result = self._handler(request)
-        if inspect.isawaitable(result):
-            return await result
-        return result
-
-    async def download(self, request: HttpRequest, path: str) -> HttpResponse:
-        """The handler's response, its 2xx body written to `path` (as the real transport streams it)."""
-        response = await self.send(request)
-        if not 200 <= response.status < 300:
-            return response
-        await anyio.Path(path).write_bytes(response.body)
-        return HttpResponse(response.status, response.headers, b"", response.elapsed_ms)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None

@@ -14,7 +14,7 @@ from pipeline.engine import RunOptions, run_job
 from pipeline.errors import BudgetExhausted, CredentialsError
 from pipeline.records import HttpRequest, HttpResponse
 from pipeline.spec import load_spec
-from pipeline.transport._aiohttp import MockTransport
+from pipeline.transport import MockTransport
 
 KEY = {"GEMINI_API_KEY": "test-key-not-real"}
 

@@ -12,7 +12,7 @@ from support import JobWriter
 from pipeline.engine import RunOptions, run_job
 from pipeline.records import HttpRequest, HttpResponse
 from pipeline.spec import load_spec
-from pipeline.transport._aiohttp import MockTransport
+from pipeline.transport import MockTransport
 
 KEY = {"GEMINI_API_KEY": "test-key-not-real"}
 

@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from pipeline.errors import TransportError
 from pipeline.records import HttpRequest, HttpResponse
-from pipeline.transport import HttpTransport
-from pipeline.transport._aiohttp import MockTransport
+from pipeline.transport import HttpTransport, MockTransport
 
 BLOCK = bytes(range(256)) * 4096  # 1 MiB
 BLOCKS = 48

@@ -17,10 +17,9 @@ from aiohttp.test_utils import TestServer
 
 from pipeline.errors import AttemptError, RequestRejected, TransportError
 from pipeline.records import FileSlice, HttpRequest, HttpResponse
+from pipeline.transport import HttpTransport, MockTransport
 from pipeline.transport._aiohttp import (
     EXCEPTION_CODES,
-    HttpTransport,
-    MockTransport,
     map_aiohttp_exceptions,
     mapping_for,
 )
