@@ -162,7 +162,7 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    """What the transport received; look headers up by lower-case name (the real transport matches any case)."""
+    """What the transport received; header names are lower-case (the transport lower-cases them, joining repeats)."""
 
     status: int
     headers: Mapping[str, str]

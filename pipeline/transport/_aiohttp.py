@@ -10,7 +10,7 @@ concurrency, a total timeout per request, no retries and no redirects. Every aio
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 
 import aiohttp
@@ -157,9 +157,7 @@ class AiohttpStreams:
             ) as response:
                 payload = await response.read()
                 status = response.status
-                response_headers = {
-                    name.lower(): value for name, value in response.headers.items()
-                }
+                response_headers = _lower_case(response.headers)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         return HttpResponse(status, response_headers, payload, elapsed_ms)
 
@@ -176,9 +174,7 @@ class AiohttpStreams:
                 allow_redirects=False,
             ) as response:
                 status = response.status
-                response_headers = {
-                    name.lower(): value for name, value in response.headers.items()
-                }
+                response_headers = _lower_case(response.headers)
                 payload = b""
                 if 200 <= status < 300:
                     async with await anyio.open_file(path, "wb") as file:
@@ -229,3 +225,13 @@ async def _read_slice(piece: FileSlice) -> AsyncIterator[bytes]:
                 )
             remaining -= len(chunk)
             yield chunk
+
+
+def _lower_case(headers: Mapping[str, str]) -> dict[str, str]:
+    """Names lower-cased and repeats joined with ", ", as the pool (`_http11.py`) hands them over."""
+    joined: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        previous = joined.get(key)
+        joined[key] = value if previous is None else f"{previous}, {value}"
+    return joined

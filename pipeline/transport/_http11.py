@@ -133,11 +133,9 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        if (
-            self._parser.get_status_code() in (204, 304)
-            or 100 <= self._parser.get_status_code() < 200
-        ):
-            self._delimited = True
+        status = self._parser.get_status_code()
+        if status in (204, 304) or 100 <= status < 200:
+            self._delimited = True  # no body at all
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -188,9 +186,10 @@ class _Connection(asyncio.Protocol):
 
 
 class Http11Pool:
-    """Connections per origin, at most `limit` of them open; `send` is one whole-body request.
+    """Keep-alive connections per origin; `send` is one whole-body request.
 
-    :param limit: the most connections open at once (the engine never has more requests in flight).
+    :param limit: the most requests in flight at once, so the most connections in use (the engine never has
+        more); a connection a request finished with waits, idle, for the next request to its origin.
     :param connect_timeout_s: how long a TCP (and TLS) connection may take before CONNECT_ERROR.
     """
 
@@ -343,9 +342,8 @@ class Http11Pool:
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = (
-                ssl.create_default_context()
-            )  # SSL_CERT_FILE / SSL_CERT_DIR are honoured
+            # The system's trust store; SSL_CERT_FILE / SSL_CERT_DIR are honoured.
+            self._ssl = ssl.create_default_context()
         return self._ssl
 
     def _target(self, url: str) -> _Target:
